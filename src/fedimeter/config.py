@@ -1,0 +1,174 @@
+"""Settings: ``FEDIMETER_*`` environment variables over an optional TOML file over defaults.
+
+Nothing is read at import time: call ``load_settings()``. The defaults work with no
+configuration at all (an SQLite file in the XDG data directory).
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from fedimeter import __version__
+from fedimeter.errors import ConfigError
+
+__all__ = ["Settings", "default_config_file", "default_database_url", "load_settings"]
+
+_config_file: ContextVar[Path | None] = ContextVar("fedimeter_config_file", default=None)
+
+
+def _xdg_dir(variable: str, fallback: str) -> Path:
+    value = os.environ.get(variable)
+    return Path(value) if value else Path.home() / fallback
+
+
+def default_config_file() -> Path:
+    """``$XDG_CONFIG_HOME/fedimeter/fedimeter.toml`` (read only when it exists)."""
+    return _xdg_dir("XDG_CONFIG_HOME", ".config") / "fedimeter" / "fedimeter.toml"
+
+
+def default_database_url() -> str:
+    """An SQLite file in ``$XDG_DATA_HOME/fedimeter`` (``~/.local/share/fedimeter``)."""
+    path = _xdg_dir("XDG_DATA_HOME", ".local/share") / "fedimeter" / "fedimeter.sqlite3"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Give a database URL the async driver fedimeter uses; refuse schemes it cannot use.
+
+    Raises:
+        ValueError: the scheme is neither SQLite nor PostgreSQL.
+    """
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"{url!r} is not a database URL (expected sqlite:///... or postgresql://...)")
+    base = scheme.split("+", 1)[0].lower()
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in {"postgresql", "postgres"}:
+        return f"postgresql+asyncpg://{rest}"
+    raise ValueError(f"unsupported database {scheme!r}: use sqlite:///PATH or postgresql://...")
+
+
+class Settings(BaseSettings):
+    """Everything fedimeter can be told; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEDIMETER_",
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    database_url: str = Field(
+        default_factory=default_database_url,
+        description="SQLite (default: a file in the XDG data directory) or postgresql://...",
+    )
+    user_agent: str = Field(
+        default=f"fedimeter/{__version__}",
+        description="User-Agent sent to every server; add a contact address for admins.",
+    )
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to open a connection.")
+    read_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for each read from a server."
+    )
+    request_deadline: float = Field(
+        default=60.0, gt=0, description="Seconds one request may take in all (stops slow drips)."
+    )
+    host_deadline: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds one host may take in a round; its unmeasured accounts are recorded.",
+    )
+    max_connections: int = Field(
+        default=64, ge=1, description="Connections open at once, over all hosts."
+    )
+    per_host_concurrency: int = Field(
+        default=4, ge=1, description="Requests in flight at once to one host."
+    )
+    max_retries: int = Field(
+        default=3, ge=0, description="Retries after a 5xx, timeout or reset, with jittered backoff."
+    )
+    retry_base_delay: float = Field(
+        default=1.0, ge=0, description="First backoff delay in seconds; doubles each retry."
+    )
+    retry_max_delay: float = Field(default=60.0, ge=0, description="Longest backoff delay.")
+    max_rate_limit_wait: float = Field(
+        default=900.0,
+        ge=0,
+        description="Longest wait for one host's rate-limit reset before giving up on it.",
+    )
+    max_response_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Larger answers are refused."
+    )
+    allow_private_addresses: bool = Field(
+        default=False,
+        description="Allow servers on loopback/private addresses (tests, the demo, a LAN).",
+    )
+    batch_size: int = Field(
+        default=40, ge=1, le=40, description="Accounts per batch call (Mastodon allows 40)."
+    )
+    software_recheck_hours: float = Field(
+        default=24.0, gt=0, description="How often a host's software and version are re-read."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values, then environment variables, then the TOML file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:  # noqa: ANN401
+    """Build the settings from overrides, ``FEDIMETER_*`` variables and a TOML file.
+
+    The file is ``config_file``, else ``$FEDIMETER_CONFIG``, else ``default_config_file()``
+    when it exists.
+
+    Raises:
+        ConfigError: a named file is missing or unreadable, or a value is invalid.
+    """
+    explicit = config_file or (
+        Path(os.environ["FEDIMETER_CONFIG"]) if os.environ.get("FEDIMETER_CONFIG") else None
+    )
+    if explicit is not None and not explicit.is_file():
+        raise ConfigError(f"configuration file {explicit} does not exist")
+    path = explicit or (default_config_file() if default_config_file().is_file() else None)
+    token = _config_file.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        origin = f" (from {path})" if path else ""
+        raise ConfigError(f"invalid setting {where}{origin}: {first['msg']}") from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+    finally:
+        _config_file.reset(token)

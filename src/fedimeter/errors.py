@@ -1,0 +1,141 @@
+"""Every error fedimeter raises on purpose, in one tree.
+
+Interfaces translate these once at their edge: the CLI turns them into one line on stderr and
+an exit code, the API (later) into a status code with ``{"detail": ...}``. Anything that is
+not a ``FedimeterError`` is a bug.
+
+    FedimeterError
+    ├── ConfigError                  settings that cannot work (bad URL, unreadable file)
+    ├── InvalidInput                 something a person typed that we cannot use
+    │   └── InvalidHandle            not @user@host, user@host or a profile URL
+    ├── NotTracked                   an account or instance we do not track
+    ├── AlreadyTracked               adding what is tracked already
+    ├── RoundInProgress              another collection round holds the database
+    ├── StorageError                 the database refused (unreachable, read-only, full)
+    └── FediverseError               a remote server did not give us what we asked for
+        ├── AddressRefused           SSRF guard: a private/loopback/... address
+        ├── AccountNotFound          the server says this account does not exist (404, 410)
+        ├── RemoteUnavailable        5xx, timeouts, resets after every retry
+        ├── RateLimited              the host's budget ran out and its deadline came first
+        ├── AccessDenied             401/403: the server wants a token (limited federation)
+        ├── EndpointMissing          the server does not offer this endpoint (404/405 on a route)
+        └── BadResponse              not JSON, malformed, too large, or values that make no sense
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "AccountNotFound",
+    "AddressRefused",
+    "AlreadyTracked",
+    "BadResponse",
+    "ConfigError",
+    "EndpointMissing",
+    "FedimeterError",
+    "FediverseError",
+    "InvalidHandle",
+    "InvalidInput",
+    "NotTracked",
+    "RateLimited",
+    "RemoteUnavailable",
+    "RoundInProgress",
+    "StorageError",
+]
+
+
+class FedimeterError(Exception):
+    """Base of every error fedimeter raises on purpose; ``str()`` is one readable sentence."""
+
+    #: Short machine-readable code, stored with failures and shown in ``--json`` output.
+    code = "error"
+
+
+class ConfigError(FedimeterError):
+    """The settings cannot work as given."""
+
+    code = "config"
+
+
+class InvalidInput(FedimeterError):
+    """Input from a person or a program that fedimeter cannot use."""
+
+    code = "invalid_input"
+
+
+class InvalidHandle(InvalidInput):
+    """Text that is not an account handle or profile URL."""
+
+    code = "invalid_handle"
+
+
+class NotTracked(FedimeterError):
+    """The account or instance named is not tracked."""
+
+    code = "not_tracked"
+
+
+class AlreadyTracked(FedimeterError):
+    """The account or instance is tracked already."""
+
+    code = "already_tracked"
+
+
+class RoundInProgress(FedimeterError):
+    """Another collection round is running against the same database."""
+
+    code = "round_in_progress"
+
+
+class StorageError(FedimeterError):
+    """The database could not be reached or refused a write."""
+
+    code = "storage"
+
+
+class FediverseError(FedimeterError):
+    """A remote server did not give us what we asked for."""
+
+    code = "remote"
+
+
+class AddressRefused(FediverseError):
+    """The address is private, loopback, link-local or otherwise not public (SSRF guard)."""
+
+    code = "address_refused"
+
+
+class AccountNotFound(FediverseError):
+    """The account's home server says it does not exist (404 or 410)."""
+
+    code = "not_found"
+
+
+class RemoteUnavailable(FediverseError):
+    """The server failed (5xx, timeout, reset) after every retry."""
+
+    code = "unavailable"
+
+
+class RateLimited(FediverseError):
+    """The host's rate-limit budget was spent and its deadline came before the reset."""
+
+    code = "rate_limited"
+
+
+class AccessDenied(FediverseError):
+    """The server wants authentication (401/403), e.g. in limited federation mode."""
+
+    code = "access_denied"
+
+
+class EndpointMissing(FediverseError):
+    """The server does not offer this endpoint (turned off, or too old)."""
+
+    code = "endpoint_missing"
+
+
+class BadResponse(FediverseError):
+    """The answer is not JSON, is malformed, too large, or holds values that make no sense."""
+
+    code = "bad_response"

@@ -1,0 +1,1 @@
+"""Storage: the schema, migrations, and the repository every service reads and writes through."""

@@ -1,0 +1,606 @@
+"""Every read and write fedimeter makes, as async methods over SQLAlchemy Core.
+
+The same statements run on SQLite and PostgreSQL; where the dialects differ (insert-or-ignore,
+locks) the difference stays inside this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import and_, delete, exists, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fedimeter.domain.models import AccountState, Handle, ResolvedAccount, ServerInfo
+from fedimeter.errors import AlreadyTracked, NotTracked, RoundInProgress
+from fedimeter.storage.records import (
+    AccountRecord,
+    AccountStateChange,
+    FailureRecord,
+    InstanceRecord,
+    NewFailure,
+    NewSample,
+    RunProgress,
+    RunRecord,
+    SampleRecord,
+)
+from fedimeter.storage.tables import account_samples, accounts, instances, run_failures, runs
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Sequence
+    from datetime import datetime
+
+    from sqlalchemy import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from fedimeter.domain.models import InstanceAddress
+    from fedimeter.storage.database import Database
+
+__all__ = ["Repository"]
+
+_ROUND_LOCK = 0x666D7275  # advisory lock key serialising round start on PostgreSQL
+
+_ACCOUNT_COLUMNS = (
+    accounts,
+    instances.c.host.label("instance_host"),
+    instances.c.base_url,
+)
+
+
+def _account(row: Row[Any]) -> AccountRecord:
+    m = row._mapping  # noqa: SLF001 - SQLAlchemy's public row mapping
+    return AccountRecord(
+        id=m["id"],
+        handle=Handle(m["username"], m["domain"]),
+        instance_id=m["instance_id"],
+        instance_host=m["instance_host"],
+        base_url=m["base_url"],
+        remote_id=m["remote_id"],
+        display_name=m["display_name"],
+        url=m["url"],
+        state=AccountState(m["state"]),
+        moved_to=m["moved_to"],
+        added_at=m["added_at"],
+        state_changed_at=m["state_changed_at"],
+        last_error=m["last_error"],
+        last_error_code=m["last_error_code"],
+        last_error_at=m["last_error_at"],
+        consecutive_failures=m["consecutive_failures"],
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _record(cls: type[_T], row: Row[Any]) -> _T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in row._mapping.items() if k in names})  # noqa: SLF001
+
+
+class Repository:
+    """Reads and writes through one ``Database``."""
+
+    def __init__(self, db: Database) -> None:
+        """Use ``db`` for every call."""
+        self.db = db
+
+    # -- instances -------------------------------------------------------------------------
+
+    async def ensure_instance(self, address: InstanceAddress, now: datetime) -> InstanceRecord:
+        """The instance row for ``address``, created when new.
+
+        Raises:
+            StorageError: the database refused.
+        """
+        async with self.db.begin() as conn:
+            return await self._ensure_instance(conn, address, now)
+
+    async def _ensure_instance(
+        self, conn: AsyncConnection, address: InstanceAddress, now: datetime
+    ) -> InstanceRecord:
+        row = (
+            await conn.execute(select(instances).where(instances.c.host == address.authority))
+        ).first()
+        if row is None:
+            await conn.execute(
+                self._insert_ignore(instances).values(
+                    host=address.authority, base_url=address.base_url, added_at=now
+                )
+            )
+            row = (
+                await conn.execute(select(instances).where(instances.c.host == address.authority))
+            ).one()
+        return _record(InstanceRecord, row)
+
+    async def list_instances(self) -> list[InstanceRecord]:
+        """Every known instance, by host."""
+        async with self.db.connect() as conn:
+            rows = await conn.execute(select(instances).order_by(instances.c.host))
+            return [_record(InstanceRecord, row) for row in rows]
+
+    async def get_instance(self, instance_id: int) -> InstanceRecord:
+        """One instance by id.
+
+        Raises:
+            NotTracked: no such instance.
+        """
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select(instances).where(instances.c.id == instance_id))
+            ).first()
+        if row is None:
+            raise NotTracked(f"no instance with id {instance_id}")
+        return _record(InstanceRecord, row)
+
+    async def update_instance_info(self, instance_id: int, info: ServerInfo) -> None:
+        """Store what a server said about itself."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                update(instances)
+                .where(instances.c.id == instance_id)
+                .values(
+                    software=info.software,
+                    version=info.version,
+                    supports_batch=info.supports_batch,
+                    info_checked_at=info.checked_at,
+                )
+            )
+
+    async def set_batch_support(self, instance_id: int, supported: bool | None) -> None:  # noqa: FBT001
+        """Remember whether the instance has the batch accounts call."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                update(instances)
+                .where(instances.c.id == instance_id)
+                .values(supports_batch=supported)
+            )
+
+    # -- accounts --------------------------------------------------------------------------
+
+    async def add_account(self, resolved: ResolvedAccount, now: datetime) -> AccountRecord:
+        """Track a resolved account; an untracked one comes back with its history.
+
+        Raises:
+            AlreadyTracked: the account is tracked already.
+            StorageError: the database refused.
+        """
+        key = resolved.handle.key
+        async with self.db.begin() as conn:
+            instance = await self._ensure_instance(conn, resolved.home, now)
+            values = {
+                "username": resolved.handle.username,
+                "domain": resolved.handle.domain,
+                "instance_id": instance.id,
+                "remote_id": resolved.remote_id,
+                "display_name": resolved.display_name,
+                "url": resolved.url,
+                "state": AccountState.ACTIVE.value,
+                "moved_to": None,
+                "state_changed_at": now,
+                "last_error": None,
+                "last_error_code": None,
+                "last_error_at": None,
+                "consecutive_failures": 0,
+            }
+            existing = (
+                await conn.execute(
+                    select(accounts.c.id, accounts.c.state).where(accounts.c.acct_key == key)
+                )
+            ).first()
+            if existing is not None and existing.state != AccountState.UNTRACKED.value:
+                raise AlreadyTracked(f"{resolved.handle} is already tracked")
+            if existing is None:
+                result = await conn.execute(
+                    self._insert_ignore(accounts).values(acct_key=key, added_at=now, **values)
+                )
+                if result.rowcount == 0:  # another process added it between our two statements
+                    raise AlreadyTracked(f"{resolved.handle} is already tracked")
+            else:
+                await conn.execute(
+                    update(accounts).where(accounts.c.id == existing.id).values(**values)
+                )
+            return await self._account_where(conn, accounts.c.acct_key == key)
+
+    async def _account_where(self, conn: AsyncConnection, *where: Any) -> AccountRecord:  # noqa: ANN401
+        row = (
+            await conn.execute(
+                select(*_ACCOUNT_COLUMNS)
+                .join(instances, instances.c.id == accounts.c.instance_id)
+                .where(*where)
+            )
+        ).one()
+        return _account(row)
+
+    async def find_account(self, handle: Handle) -> AccountRecord | None:
+        """The account stored under ``handle`` (any state), or None."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(*_ACCOUNT_COLUMNS)
+                    .join(instances, instances.c.id == accounts.c.instance_id)
+                    .where(accounts.c.acct_key == handle.key)
+                )
+            ).first()
+        return None if row is None else _account(row)
+
+    async def get_account(self, account_id: int) -> AccountRecord:
+        """One account by id.
+
+        Raises:
+            NotTracked: no such account.
+        """
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(*_ACCOUNT_COLUMNS)
+                    .join(instances, instances.c.id == accounts.c.instance_id)
+                    .where(accounts.c.id == account_id)
+                )
+            ).first()
+        if row is None:
+            raise NotTracked(f"no account with id {account_id}")
+        return _account(row)
+
+    async def list_accounts(
+        self, states: Collection[AccountState] | None = None
+    ) -> list[tuple[AccountRecord, SampleRecord | None]]:
+        """Accounts (all states but untracked by default) with their latest sample, by handle."""
+        wanted = (
+            [s.value for s in states]
+            if states is not None
+            else [s.value for s in AccountState if s is not AccountState.UNTRACKED]
+        )
+        latest = (
+            select(
+                account_samples.c.account_id,
+                func.max(account_samples.c.taken_at).label("taken_at"),
+            )
+            .group_by(account_samples.c.account_id)
+            .subquery()
+        )
+        sample_cols = [
+            account_samples.c.taken_at.label("s_taken_at"),
+            account_samples.c.followers.label("s_followers"),
+            account_samples.c.following.label("s_following"),
+            account_samples.c.statuses.label("s_statuses"),
+            account_samples.c.last_status_at.label("s_last_status_at"),
+            account_samples.c.run_id.label("s_run_id"),
+        ]
+        stmt = (
+            select(*_ACCOUNT_COLUMNS, *sample_cols)
+            .join(instances, instances.c.id == accounts.c.instance_id)
+            .outerjoin(latest, latest.c.account_id == accounts.c.id)
+            .outerjoin(
+                account_samples,
+                and_(
+                    account_samples.c.account_id == accounts.c.id,
+                    account_samples.c.taken_at == latest.c.taken_at,
+                ),
+            )
+            .where(accounts.c.state.in_(wanted))
+            .order_by(accounts.c.acct_key)
+        )
+        async with self.db.connect() as conn:
+            rows = await conn.execute(stmt)
+            result: list[tuple[AccountRecord, SampleRecord | None]] = []
+            for row in rows:
+                m = row._mapping  # noqa: SLF001
+                sample = (
+                    None
+                    if m["s_taken_at"] is None
+                    else SampleRecord(
+                        account_id=m["id"],
+                        taken_at=m["s_taken_at"],
+                        followers=m["s_followers"],
+                        following=m["s_following"],
+                        statuses=m["s_statuses"],
+                        last_status_at=m["s_last_status_at"],
+                        run_id=m["s_run_id"],
+                    )
+                )
+                result.append((_account(row), sample))
+            return result
+
+    async def accounts_to_measure(self, since: datetime | None) -> list[AccountRecord]:
+        """Active accounts, less those already sampled at or after ``since`` (when given)."""
+        stmt = (
+            select(*_ACCOUNT_COLUMNS)
+            .join(instances, instances.c.id == accounts.c.instance_id)
+            .where(accounts.c.state == AccountState.ACTIVE.value)
+            .order_by(accounts.c.instance_id, accounts.c.id)
+        )
+        if since is not None:
+            stmt = stmt.where(
+                ~exists().where(
+                    account_samples.c.account_id == accounts.c.id,
+                    account_samples.c.taken_at >= since,
+                )
+            )
+        async with self.db.connect() as conn:
+            return [_account(row) for row in await conn.execute(stmt)]
+
+    async def untrack_account(self, account_id: int, now: datetime) -> None:
+        """Stop measuring an account; its samples stay."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(state=AccountState.UNTRACKED.value, state_changed_at=now)
+            )
+
+    async def delete_account(self, account_id: int) -> int:
+        """Delete an account and its whole history; returns the number of samples deleted."""
+        async with self.db.begin() as conn:
+            count = (
+                await conn.execute(
+                    select(func.count()).where(account_samples.c.account_id == account_id)
+                )
+            ).scalar_one()
+            # Explicit deletes rather than relying on ON DELETE CASCADE, which SQLite only
+            # honours with its foreign_keys pragma on.
+            await conn.execute(delete(run_failures).where(run_failures.c.account_id == account_id))
+            await conn.execute(
+                delete(account_samples).where(account_samples.c.account_id == account_id)
+            )
+            await conn.execute(delete(accounts).where(accounts.c.id == account_id))
+            return int(count)
+
+    # -- samples ---------------------------------------------------------------------------
+
+    async def samples(
+        self, account_id: int, since: datetime | None = None, until: datetime | None = None
+    ) -> list[SampleRecord]:
+        """An account's samples in ``[since, until]``, oldest first."""
+        stmt = (
+            select(account_samples)
+            .where(account_samples.c.account_id == account_id)
+            .order_by(account_samples.c.taken_at)
+        )
+        if since is not None:
+            stmt = stmt.where(account_samples.c.taken_at >= since)
+        if until is not None:
+            stmt = stmt.where(account_samples.c.taken_at <= until)
+        async with self.db.connect() as conn:
+            return [_record(SampleRecord, row) for row in await conn.execute(stmt)]
+
+    async def count_samples(self) -> int:
+        """Number of samples stored, over all accounts."""
+        async with self.db.connect() as conn:
+            return int(
+                (await conn.execute(select(func.count()).select_from(account_samples))).scalar_one()
+            )
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        now: datetime,
+        owner: str,
+        is_alive: Any,  # noqa: ANN401 - Callable[[RunRecord], bool], see collect.py
+    ) -> tuple[RunRecord, RunRecord | None]:
+        """Open a round; returns it and the interrupted round it resumes, if any.
+
+        ``is_alive(run)`` tells whether a round marked running still has a live owner.
+        Rounds whose owner died are marked interrupted; the newest interrupted round that
+        nothing has resumed yet is resumed by this one.
+
+        Raises:
+            RoundInProgress: a round with a live owner is running.
+        """
+        async with self.db.begin() as conn:
+            if self.db.dialect == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ROUND_LOCK})
+            # Write first: on SQLite this takes the write lock, so the check below sees every
+            # round another process committed before us.
+            new_id = (
+                await conn.execute(
+                    insert(runs)
+                    .values(
+                        started_at=now,
+                        heartbeat_at=now,
+                        status="running",
+                        owner=owner,
+                        accounts_planned=0,
+                        accounts_measured=0,
+                        accounts_failed=0,
+                        requests=0,
+                        rate_limited=0,
+                        rate_limit_wait_seconds=0.0,
+                        retries=0,
+                    )
+                    .returning(runs.c.id)
+                )
+            ).scalar_one()
+            running = [
+                _record(RunRecord, row)
+                for row in await conn.execute(
+                    select(runs).where(runs.c.status == "running", runs.c.id != new_id)
+                )
+            ]
+            for run in running:
+                if is_alive(run):
+                    raise RoundInProgress(
+                        f"round {run.id} is still running (owner {run.owner}, last heard"
+                        f" {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); wait for it to finish"
+                    )
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run.id)
+                    .values(status="interrupted", error="the process running it stopped")
+                )
+            resumed_by = select(runs.c.resumes_run_id).where(runs.c.resumes_run_id.is_not(None))
+            last = (
+                await conn.execute(
+                    select(runs).where(runs.c.id != new_id).order_by(runs.c.id.desc()).limit(1)
+                )
+            ).first()
+            resumed: RunRecord | None = None
+            if (
+                last is not None
+                and last.status == "interrupted"
+                and last.id not in set((await conn.execute(resumed_by)).scalars())
+            ):
+                resumed = _record(RunRecord, last)
+                await conn.execute(
+                    update(runs).where(runs.c.id == new_id).values(resumes_run_id=last.id)
+                )
+            row = (await conn.execute(select(runs).where(runs.c.id == new_id))).one()
+            return _record(RunRecord, row), resumed
+
+    async def set_planned(self, run_id: int, planned: int) -> None:
+        """Record how many accounts the round set out to measure."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                update(runs).where(runs.c.id == run_id).values(accounts_planned=planned)
+            )
+
+    async def commit_batch(
+        self,
+        run_id: int,
+        now: datetime,
+        progress: RunProgress,
+        *,
+        samples: Sequence[NewSample] = (),
+        failures: Sequence[NewFailure] = (),
+        state_changes: Sequence[AccountStateChange] = (),
+    ) -> None:
+        """Store a batch of results and the round's totals in one transaction.
+
+        A crash loses at most the batch being written; a repeated sample is ignored.
+
+        Raises:
+            StorageError: the database refused (nothing of the batch is stored).
+        """
+        async with self.db.begin() as conn:
+            if samples:
+                await conn.execute(
+                    self._insert_ignore(account_samples),
+                    [dict(dataclasses.asdict(s), run_id=run_id) for s in samples],
+                )
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id.in_([s.account_id for s in samples]))
+                    .values(
+                        last_error=None,
+                        last_error_code=None,
+                        last_error_at=None,
+                        consecutive_failures=0,
+                    )
+                )
+            for failure in failures:
+                await conn.execute(
+                    self._insert_ignore(run_failures).values(
+                        run_id=run_id,
+                        account_id=failure.account_id,
+                        code=failure.code,
+                        reason=failure.reason,
+                        at=failure.at,
+                    )
+                )
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == failure.account_id)
+                    .values(
+                        last_error=failure.reason,
+                        last_error_code=failure.code,
+                        last_error_at=failure.at,
+                        consecutive_failures=accounts.c.consecutive_failures + 1,
+                    )
+                )
+            for change in state_changes:
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == change.account_id)
+                    .values(
+                        state=change.state.value,
+                        moved_to=change.moved_to,
+                        state_changed_at=change.at,
+                    )
+                )
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(heartbeat_at=now, **dataclasses.asdict(progress))
+            )
+
+    async def heartbeat(self, run_id: int, now: datetime) -> None:
+        """Say the round's owner is alive while it waits (rate limits, slow hosts)."""
+        async with self.db.begin() as conn:
+            await conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=now))
+
+    async def finish_run(
+        self,
+        run_id: int,
+        now: datetime,
+        progress: RunProgress,
+        status: str = "finished",
+        error: str | None = None,
+    ) -> RunRecord:
+        """Close a round with its final totals."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    finished_at=now,
+                    heartbeat_at=now,
+                    status=status,
+                    error=error,
+                    **dataclasses.asdict(progress),
+                )
+            )
+            return _record(
+                RunRecord, (await conn.execute(select(runs).where(runs.c.id == run_id))).one()
+            )
+
+    async def get_run(self, run_id: int) -> RunRecord:
+        """One round by id.
+
+        Raises:
+            NotTracked: no such round.
+        """
+        async with self.db.connect() as conn:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).first()
+        if row is None:
+            raise NotTracked(f"no round with id {run_id}")
+        return _record(RunRecord, row)
+
+    async def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The most recent rounds, newest first."""
+        async with self.db.connect() as conn:
+            rows = await conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit))
+            return [_record(RunRecord, row) for row in rows]
+
+    async def run_failures(self, run_ids: Iterable[int]) -> list[FailureRecord]:
+        """The failures recorded in the given rounds, by handle."""
+        stmt = (
+            select(
+                run_failures,
+                accounts.c.username,
+                accounts.c.domain,
+            )
+            .join(accounts, accounts.c.id == run_failures.c.account_id)
+            .where(run_failures.c.run_id.in_(list(run_ids)))
+            .order_by(accounts.c.acct_key)
+        )
+        async with self.db.connect() as conn:
+            return [
+                FailureRecord(
+                    run_id=row.run_id,
+                    account_id=row.account_id,
+                    handle=Handle(row.username, row.domain),
+                    code=row.code,
+                    reason=row.reason,
+                    at=row.at,
+                )
+                for row in await conn.execute(stmt)
+            ]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _insert_ignore(self, table: Any) -> Any:  # noqa: ANN401 - dialect insert constructs
+        """INSERT that skips rows whose key exists (idempotent re-delivery)."""
+        if self.db.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()

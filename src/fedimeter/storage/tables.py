@@ -1,0 +1,159 @@
+"""The database schema, as SQLAlchemy Core tables; migrations in ``migrations/`` create it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = [
+    "UTCDateTime",
+    "account_samples",
+    "accounts",
+    "instances",
+    "metadata",
+    "run_failures",
+    "runs",
+]
+
+# Stable constraint names, so later migrations can alter them on SQLite and PostgreSQL alike.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as naive
+    UTC text (which sorts correctly) and come back as aware UTC datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC (naive on SQLite)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            msg = "naive datetime given to the database; use timezone-aware UTC values"
+            raise ValueError(msg)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: ANN401, ARG002
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers give datetimes
+            msg = f"expected a datetime from the database, got {type(value).__name__}"
+            raise TypeError(msg)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The web host that serves the API, as an authority (host or host:port): unique.
+    Column("host", String(300), nullable=False, unique=True),
+    Column("base_url", String(320), nullable=False),
+    Column("software", String(100)),
+    Column("version", String(100)),
+    # Whether GET /api/v1/accounts?id[]= exists; NULL until known.
+    Column("supports_batch", Boolean),
+    Column("info_checked_at", UTCDateTime),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # Lower-case canonical acct (user@domain): one row per account, whatever case was typed.
+    Column("acct_key", String(600), nullable=False, unique=True),
+    Column("username", String(300), nullable=False),
+    Column("domain", String(300), nullable=False),
+    Column("instance_id", ForeignKey("instances.id"), nullable=False, index=True),
+    Column("remote_id", String(100), nullable=False),
+    Column("display_name", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False, default=""),
+    Column("state", String(20), nullable=False, default="active"),
+    Column("moved_to", String(600)),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("state_changed_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_code", String(40)),
+    Column("last_error_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # Updated as batches are committed: a running round whose heartbeat stopped has died.
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    # running | finished | interrupted | failed
+    Column("status", String(20), nullable=False),
+    # The interrupted round this one finished, if any.
+    Column("resumes_run_id", ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("owner", String(200), nullable=False, default=""),
+    Column("accounts_planned", Integer, nullable=False, default=0),
+    Column("accounts_measured", Integer, nullable=False, default=0),
+    Column("accounts_failed", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("rate_limited", Integer, nullable=False, default=0),
+    Column("rate_limit_wait_seconds", Float, nullable=False, default=0.0),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Index("ix_runs_status_started", "status", "started_at"),
+)
+
+account_samples = Table(
+    "account_samples",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("taken_at", UTCDateTime, primary_key=True),
+    Column("followers", BigInteger, nullable=False),
+    Column("following", BigInteger, nullable=False),
+    Column("statuses", BigInteger, nullable=False),
+    Column("last_status_at", Date),
+    Column("run_id", ForeignKey("runs.id", ondelete="SET NULL"), index=True),
+)
+
+run_failures = Table(
+    "run_failures",
+    metadata,
+    Column("run_id", ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("code", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
