@@ -1,0 +1,158 @@
+"""``FediverseClient``: resolve accounts, read server info, measure accounts on their home."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Self
+
+from fedimeter.clock import utc_now
+from fedimeter.domain.models import DEFAULT_PORTS
+from fedimeter.errors import ConfigError
+from fedimeter.fediverse.http import Fetcher
+from fedimeter.fediverse.measure import HostMeasurer, Measurement
+from fedimeter.fediverse.nodeinfo import read_server_info
+from fedimeter.fediverse.resolve import AccountResolver
+from fedimeter.fediverse.stats import RequestStats
+from fedimeter.fediverse.transport import GuardedTransport, Resolver, system_resolver
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+    from datetime import datetime
+    from types import TracebackType
+
+    import httpx
+
+    from fedimeter.config import Settings
+    from fedimeter.domain.models import AccountRef, InstanceAddress, ResolvedAccount, ServerInfo
+
+__all__ = ["FediverseClient"]
+
+
+class FediverseClient:
+    """Talks to fediverse servers for fedimeter; one per collection round or process.
+
+    Every request is paced by its host's rate-limit headers, retried on transient failures,
+    size-capped, and (with the default transport) sent only to public addresses. Use it as an
+    async context manager, or call ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], datetime] = utc_now,
+        resolver: Resolver = system_resolver,
+        default_scheme: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Set the client up; nothing is sent until a method is called.
+
+        Args:
+            settings: limits, timeouts and the SSRF switch.
+            transport: where requests go; default a ``GuardedTransport`` using ``resolver``.
+                A transport given here is not closed by ``aclose()``.
+            sleep: waits for backoff and rate limits (tests pass a recorder).
+            clock: the time stamped on measurements and used for headers without ``Date``.
+            resolver: DNS for the default transport.
+            default_scheme: scheme for bare handles (``http`` for the simulated
+                fediverse); default ``settings.default_scheme``.
+            monotonic: the clock rate-limit waits are measured on (tests pass a fake one).
+
+        Raises:
+            ConfigError: ``default_scheme`` is neither http nor https.
+        """
+        default_scheme = default_scheme or settings.default_scheme
+        if default_scheme not in DEFAULT_PORTS:
+            raise ConfigError(f"default_scheme must be http or https, not {default_scheme!r}")
+        self.settings = settings
+        self.stats = RequestStats()
+        self._owns_transport = transport is None
+        self._transport = (
+            transport if transport is not None else GuardedTransport(settings, resolver=resolver)
+        )
+        self._clock = clock
+        self._fetcher = Fetcher(
+            settings,
+            self._transport,
+            stats=self.stats,
+            sleep=sleep,
+            clock=clock,
+            monotonic=monotonic,
+        )
+        self._resolver = AccountResolver(self._fetcher, default_scheme=default_scheme)
+        self._batch_support: dict[str, bool] = {}
+
+    async def __aenter__(self) -> Self:
+        """Return the client itself."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections of the transport the client made itself."""
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    async def resolve(self, ref: AccountRef) -> ResolvedAccount:
+        """Find the account's canonical handle, home server and id there.
+
+        Raises:
+            AccountNotFound: the home server has no such account.
+            AddressRefused: a host involved is not a public address.
+            AccessDenied, RateLimited, RemoteUnavailable, BadResponse, EndpointMissing: the
+                home server could not be asked.
+        """
+        return await self._resolver.resolve(ref)
+
+    async def server_info(self, address: InstanceAddress) -> ServerInfo:
+        """The server's software, version and batch-call support, from NodeInfo.
+
+        Returns:
+            The information; fields are ``None`` when NodeInfo is missing or broken.
+
+        Raises:
+            AddressRefused: the server is not at a public address.
+        """
+        return await read_server_info(self._fetcher, address, clock=self._clock)
+
+    def measure(
+        self,
+        address: InstanceAddress,
+        remote_ids: Sequence[str],
+        *,
+        supports_batch: bool | None,
+    ) -> AsyncGenerator[list[Measurement], None]:
+        """Measure accounts on their home server, yielding results as each request completes.
+
+        Each distinct id gets exactly one ``Measurement``: a snapshot or an error
+        (``AccountNotFound`` for a 404/410, so the caller can mark it gone). What this client
+        learned about batch support overrides ``supports_batch``; ``None`` means probe.
+        Closing the generator early (``aclose()``) cancels the requests still in flight.
+        """
+        learned = self._batch_support.get(address.authority)
+
+        def learn(value: bool) -> None:  # noqa: FBT001 - callback
+            self._batch_support[address.authority] = value
+
+        measurer = HostMeasurer(
+            self._fetcher,
+            address,
+            supports_batch=supports_batch if learned is None else learned,
+            learn=learn,
+            clock=self._clock,
+        )
+        return measurer.run(remote_ids)
+
+    def batch_support(self, address: InstanceAddress) -> bool | None:
+        """Whether ``measure()`` found the batch call on this host; ``None`` if not tried."""
+        return self._batch_support.get(address.authority)

@@ -1,0 +1,348 @@
+"""GET a JSON document from a server: pacing, retries, redirects, size cap, JSON decoding.
+
+``Fetcher.get_json`` is the one place that talks HTTP. It sends through any
+``httpx.AsyncBaseTransport`` (the guarded one in production, ``httpx.MockTransport`` in unit
+tests) and turns every network failure into an error from ``fedimeter.errors``:
+
+- 5xx, timeouts, refused or reset connections, truncated bodies: retried up to
+  ``max_retries`` times with full-jitter exponential backoff, then ``RemoteUnavailable``;
+- 429: waits for the host's reset (``X-RateLimit-Reset`` or ``Retry-After``) without spending
+  the retry budget, at most ``MAX_THROTTLED`` times, then ``RateLimited``;
+- 401/403: ``AccessDenied``; other answers are returned for the caller to judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from fedimeter.clock import utc_now
+from fedimeter.errors import (
+    AccessDenied,
+    AddressRefused,
+    BadResponse,
+    RateLimited,
+    RemoteUnavailable,
+)
+from fedimeter.fediverse.body import decode_json, read_body
+from fedimeter.fediverse.ratelimit import RateLimitInfo, RateLimits, read_rate_limit
+from fedimeter.fediverse.stats import RequestStats
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from datetime import datetime
+
+    from fedimeter.config import Settings
+    from fedimeter.fediverse.ratelimit import HostPacer
+
+__all__ = ["MAX_REDIRECTS", "MAX_THROTTLED", "Fetcher", "Reply"]
+
+#: Redirects followed for one request.
+MAX_REDIRECTS = 5
+#: 429 answers accepted for one request before giving up with ``RateLimited``.
+MAX_THROTTLED = 10
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Paths outside Mastodon's API rate limit (rack-attack throttles /api/* only).
+_UNMETERED_PREFIXES = ("/.well-known/", "/nodeinfo/")
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A final (non-redirect) answer.
+
+    ``data`` is the parsed JSON for a 2xx answer. For other statuses it is the error body when
+    that was small JSON (``{"error": ...}``), else ``None``.
+    """
+
+    url: httpx.URL
+    status: int
+    data: object
+
+    @property
+    def host(self) -> str:
+        """The authority that gave the answer."""
+        return _authority(self.url)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300  # noqa: PLR2004 - the 2xx range
+
+    @property
+    def error_text(self) -> str:
+        """The ``error`` (and ``error_description``) of an error body, or ``""``."""
+        if not isinstance(self.data, dict):
+            return ""
+        parts = [self.data.get("error"), self.data.get("error_description")]
+        return ": ".join(part for part in parts if isinstance(part, str))
+
+    def describe(self) -> str:
+        """``"404 Not Found"``."""
+        return _status_text(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    location: str
+
+
+class _Retryable(Exception):
+    """A failed attempt worth retrying; ``str()`` is a verb phrase ("timed out after 30 s")."""
+
+
+class Fetcher:
+    """Send GET requests for JSON with the client's settings, limits and counters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        stats: RequestStats | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        """Use ``transport`` for every request; ``jitter()`` gives a number in [0, 1)."""
+        self.settings = settings
+        self.stats = stats if stats is not None else RequestStats()
+        self._transport = transport
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+        self.rate_limits = RateLimits(
+            max_wait=settings.max_rate_limit_wait,
+            sleep=sleep,
+            monotonic=monotonic,
+            on_wait=self.stats.waited,
+        )
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._connections = asyncio.Semaphore(settings.max_connections)
+        self._headers = {
+            "User-Agent": settings.user_agent,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.request_deadline,
+        ).as_dict()
+
+    async def get_json(self, url: httpx.URL | str) -> Reply:
+        """GET ``url`` and return the final answer, following up to ``MAX_REDIRECTS``.
+
+        Returns:
+            The answer; a 2xx answer always carries parsed JSON.
+
+        Raises:
+            AddressRefused: the host or a redirect target is not a public address, or the URL
+                is not an http(s) URL at all.
+            AccessDenied: 401 or 403.
+            RateLimited: the host's rate-limit wait is too long, or it kept answering 429.
+            RemoteUnavailable: 5xx or no answer after every retry.
+            BadResponse: a 2xx answer that is not JSON or too large; a bad redirect.
+        """
+        try:
+            current = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            # Nothing can be checked about an address that is not one: refuse it.
+            raise AddressRefused(f"{url!s} is not a valid http(s) address ({exc})") from None
+        if current.scheme not in {"http", "https"} or not current.host:
+            raise AddressRefused(f"{url!s} is not an http(s) address")
+        seen = {str(current)}
+        for _ in range(MAX_REDIRECTS + 1):
+            outcome = await self._with_retries(current)
+            if isinstance(outcome, Reply):
+                return outcome
+            current = self._redirect_target(current, outcome.location)
+            if str(current) in seen:
+                raise BadResponse(f"{_authority(current)} redirects in a loop ({current})")
+            seen.add(str(current))
+        raise BadResponse(f"{_authority(current)} redirected more than {MAX_REDIRECTS} times")
+
+    async def _with_retries(self, url: httpx.URL) -> Reply | _Redirect:
+        host = _authority(url)
+        pacer = None if url.path.startswith(_UNMETERED_PREFIXES) else self.rate_limits.pacer(host)
+        failures: list[str] = []
+        throttled = 0
+        while True:
+            try:
+                outcome, info = await self._attempt(url, host, pacer)
+            except _Retryable as exc:
+                failures.append(str(exc))
+            else:
+                if isinstance(outcome, Reply) and outcome.status == 429:  # noqa: PLR2004
+                    throttled += 1
+                    await self._throttled(host, info, throttled, pacer)
+                    continue
+                if isinstance(outcome, Reply) and outcome.status >= 500:  # noqa: PLR2004
+                    failures.append(f"answered {outcome.describe()}")
+                else:
+                    return outcome
+            if len(failures) > self.settings.max_retries:
+                raise RemoteUnavailable(_summary(host, failures))
+            self.stats.retries += 1
+            await self._sleep(self._backoff(len(failures)))
+
+    async def _attempt(
+        self, url: httpx.URL, host: str, pacer: HostPacer | None
+    ) -> tuple[Reply | _Redirect, RateLimitInfo]:
+        """Send once; the answer and what its headers say about the rate limit."""
+        async with self._host_slot(host):
+            if pacer is not None:
+                await pacer.acquire()
+            answered = False
+            try:
+                async with self._connections:
+                    self.stats.sent(host)
+                    async with asyncio.timeout(self.settings.request_deadline):
+                        request = httpx.Request(
+                            "GET", url, headers=self._headers, extensions={"timeout": self._timeout}
+                        )
+                        response = await self._transport.handle_async_request(request)
+                        try:
+                            self.stats.answered(response.status_code)
+                            info = read_rate_limit(response.headers, now=self._clock())
+                            if pacer is not None:
+                                pacer.answered(info)
+                            answered = True
+                            return await self._outcome(url, host, response), info
+                        finally:
+                            await response.aclose()
+            except TimeoutError:
+                deadline = self.settings.request_deadline
+                raise _Retryable(f"did not finish answering within {deadline:g} s") from None
+            except httpx.TransportError as exc:
+                raise _Retryable(self._describe_failure(exc)) from None
+            finally:
+                if not answered:
+                    self.stats.failures += 1
+                    if pacer is not None:
+                        pacer.failed()
+
+    async def _outcome(
+        self, url: httpx.URL, host: str, response: httpx.Response
+    ) -> Reply | _Redirect:
+        status = response.status_code
+        if status in _REDIRECTS:
+            location = response.headers.get("location", "").strip()
+            if not location:
+                raise BadResponse(f"{host} answered {_status_text(status)} without a Location")
+            return _Redirect(location)
+        if status in {401, 403}:
+            raise AccessDenied(
+                f"{host} answered {_status_text(status)}: it lets only signed-in users or "
+                "servers read this (limited federation mode or authorized fetch)"
+            )
+        content_type = response.headers.get("content-type")
+        if 200 <= status < 300:  # noqa: PLR2004 - the 2xx range
+            body = await read_body(response, limit=self.settings.max_response_bytes, host=host)
+            self.stats.bytes_received += len(body)
+            return Reply(url, status, decode_json(body, content_type=content_type, host=host))
+        try:
+            limit = min(_ERROR_BODY_LIMIT, self.settings.max_response_bytes)
+            body = await read_body(response, limit=limit, host=host)
+            self.stats.bytes_received += len(body)
+            data = decode_json(body, content_type=content_type, host=host)
+        except BadResponse:
+            data = None  # an error page: the status says enough
+        return Reply(url, status, data)
+
+    async def _throttled(
+        self, host: str, info: RateLimitInfo, count: int, pacer: HostPacer | None
+    ) -> None:
+        """Hold the host after a 429: until Retry-After, the reset, or an exponential backoff.
+
+        Raises:
+            RateLimited: too many 429s in a row, or a wait longer than max_rate_limit_wait.
+        """
+        if count > MAX_THROTTLED:
+            raise RateLimited(f"{host} answered 429 Too Many Requests {count} times in a row")
+        if info.retry_after is not None:
+            wait: float | None = info.retry_after
+        elif info.reset_in is not None:
+            # When the headers say the window is spent, the pacer waits for the reset itself.
+            spent = pacer is not None and info.has_budget and info.remaining == 0
+            wait = None if spent else info.reset_in
+        else:
+            wait = self._exponential(count)
+        if pacer is not None:
+            if wait is not None:
+                pacer.back_off(wait)
+            return
+        # Unmetered paths have no pacer: wait here.
+        wait = wait or 0.0
+        if wait > self.settings.max_rate_limit_wait:
+            raise RateLimited(
+                f"{host} asks us to wait {wait:.0f} s, longer than max_rate_limit_wait "
+                f"({self.settings.max_rate_limit_wait:g} s); try again later"
+            )
+        self.stats.waited(wait)
+        await self._sleep(wait)
+
+    def _redirect_target(self, current: httpx.URL, location: str) -> httpx.URL:
+        host = _authority(current)
+        try:
+            target = current.join(location)
+        except httpx.InvalidURL:
+            raise BadResponse(f"{host} redirected to an invalid URL {location!r}") from None
+        if target.scheme not in {"http", "https"} or not target.host:
+            raise BadResponse(f"{host} redirected to {location!r}, which is not an http(s) URL")
+        return target
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        slot = self._host_slots.get(host)
+        if slot is None:
+            slot = asyncio.Semaphore(self.settings.per_host_concurrency)
+            self._host_slots[host] = slot
+        return slot
+
+    def _exponential(self, attempt: int) -> float:
+        """``retry_base_delay`` doubling per attempt, capped at ``retry_max_delay``."""
+        base = self.settings.retry_base_delay * 2 ** min(attempt - 1, 62)
+        return float(min(self.settings.retry_max_delay, base))
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a uniform delay up to the exponential bound, so clients spread out."""
+        return self._jitter() * self._exponential(attempt)
+
+    def _describe_failure(self, exc: httpx.TransportError) -> str:
+        settings = self.settings
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"did not accept a connection within {settings.connect_timeout:g} s"
+        if isinstance(exc, httpx.PoolTimeout):
+            return "could not get a free connection in time"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"timed out after {settings.read_timeout:g} s"
+        if isinstance(exc, httpx.ConnectError):
+            return f"could not be reached ({exc})"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return f"broke off the answer ({exc})"
+        return f"failed on the network ({type(exc).__name__}: {exc})"
+
+
+def _summary(host: str, failures: list[str]) -> str:
+    last = failures[-1]
+    if all(failure == last for failure in failures):
+        times = {1: "once", 2: "twice"}.get(len(failures), f"{len(failures)} times")
+        return f"{host} {last} {times}"
+    return f"{host} {last} (failed {len(failures)} attempts in all)"
+
+
+def _status_text(status: int) -> str:
+    phrase = httpx.codes.get_reason_phrase(status)
+    return f"{status} {phrase}" if phrase else str(status)
+
+
+def _authority(url: httpx.URL) -> str:
+    return url.netloc.decode("ascii")

@@ -1,0 +1,227 @@
+"""Measure many accounts on one host: batch calls where they exist, one call each otherwise.
+
+Every account asked for comes out with either a snapshot or an error, in lists yielded as
+each request completes, so the caller can store them batch by batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from fedimeter.errors import (
+    AccountNotFound,
+    BadResponse,
+    EndpointMissing,
+    FediverseError,
+)
+from fedimeter.fediverse.parse import parse_account, parse_account_list
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Sequence
+    from datetime import datetime
+
+    from fedimeter.domain.models import AccountSnapshot, InstanceAddress
+    from fedimeter.fediverse.http import Fetcher, Reply
+
+__all__ = ["HostMeasurer", "Measurement"]
+
+# Answers that mean "no such route here": the server predates the batch call.
+_NO_ROUTE = frozenset({404, 405, 410})
+_GONE = frozenset({404, 410})
+_UNPROCESSABLE = 422
+_TOO_MANY_IDS = re.compile(r"too many|too long|maximum|at most|limit", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One account's outcome: exactly one of ``snapshot`` and ``error`` is set."""
+
+    remote_id: str
+    #: When the answer arrived (the client's clock).
+    taken_at: datetime
+    snapshot: AccountSnapshot | None
+    error: FediverseError | None
+
+    def __post_init__(self) -> None:
+        """Refuse a measurement with both or neither of snapshot and error."""
+        if (self.snapshot is None) == (self.error is None):
+            msg = "a Measurement has exactly one of snapshot and error"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Single:
+    remote_id: str
+
+
+_Job = _Batch | _Single
+
+
+@dataclass(slots=True)
+class _Done:
+    measurements: list[Measurement] = field(default_factory=list)
+    follow_ups: list[_Job] = field(default_factory=list)
+
+
+class HostMeasurer:
+    """One measuring pass over accounts of one host."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        address: InstanceAddress,
+        *,
+        supports_batch: bool | None,
+        learn: Callable[[bool], None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        """Measure at ``address``; ``learn`` is told when batch support turns out True/False."""
+        self._fetcher = fetcher
+        self._address = address
+        self._support = supports_batch
+        self._learn = learn
+        self._clock = clock
+        settings = fetcher.settings
+        self._batch_size = settings.batch_size
+        self._concurrency = settings.per_host_concurrency
+
+    async def run(self, remote_ids: Sequence[str]) -> AsyncGenerator[list[Measurement], None]:
+        """Measure each distinct id once; yield measurements as requests complete.
+
+        With unknown batch support the first batch goes alone, as a probe; the rest follow
+        once the probe has shown whether the call exists. A failure of one account becomes
+        its ``Measurement.error``; nothing is dropped.
+        """
+        ids = list(dict.fromkeys(remote_ids))
+        jobs: deque[_Job] = deque(self._plan(ids))
+        pending: set[asyncio.Task[_Done]] = set()
+        batching = self._support is not False
+        try:
+            while jobs or pending:
+                # While support is unknown every queued job is a batch: send one as a probe.
+                limit = 1 if self._support is None else self._concurrency
+                while jobs and len(pending) < limit:
+                    pending.add(asyncio.create_task(self._run_job(jobs.popleft())))
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    result = task.result()
+                    jobs.extend(result.follow_ups)
+                    if batching and self._support is False:
+                        batching = False
+                        jobs = deque(_as_singles(jobs))
+                    if result.measurements:
+                        yield result.measurements
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _plan(self, ids: list[str]) -> list[_Job]:
+        if self._support is False:
+            return [_Single(remote_id) for remote_id in ids]
+        size = self._batch_size
+        return [_Batch(tuple(ids[start : start + size])) for start in range(0, len(ids), size)]
+
+    def _set_support(self, *, supported: bool) -> None:
+        self._support = supported
+        self._learn(supported)
+
+    async def _run_job(self, job: _Job) -> _Done:
+        if isinstance(job, _Single):
+            return _Done(measurements=[await self._single(job.remote_id)])
+        return await self._batch(job.ids)
+
+    async def _single(self, remote_id: str) -> Measurement:
+        url = f"{self._address.base_url}/api/v1/accounts/{quote(remote_id, safe='')}"
+        try:
+            reply = await self._fetcher.get_json(url)
+            if reply.ok:
+                snapshot = parse_account(reply.data, asked=remote_id, host=reply.host)
+                return Measurement(remote_id, self._clock(), snapshot, None)
+            if reply.status in _GONE:
+                raise AccountNotFound(
+                    f"{reply.host} says account {remote_id} does not exist ({reply.describe()})"
+                )
+            raise _unexpected(reply, "the account")
+        except FediverseError as exc:
+            return Measurement(remote_id, self._clock(), None, exc)
+
+    async def _batch(self, ids: tuple[str, ...]) -> _Done:
+        query = "&".join(f"id[]={quote(remote_id, safe='')}" for remote_id in ids)
+        url = f"{self._address.base_url}/api/v1/accounts?{query}"
+        probing = self._support is None
+        try:
+            reply = await self._fetcher.get_json(url)
+        except FediverseError as exc:
+            return self._failed(ids, exc)
+        if reply.ok:
+            if probing and not isinstance(reply.data, list):
+                # Some other endpoint lives at this path: no batch call here.
+                self._set_support(supported=False)
+                return _Done(follow_ups=[_Single(remote_id) for remote_id in ids])
+            self._set_support(supported=True)
+            return self._batch_answer(ids, reply)
+        if (
+            reply.status == _UNPROCESSABLE
+            and len(ids) > 1
+            and _TOO_MANY_IDS.search(reply.error_text)
+        ):
+            # The server allows fewer ids per call than we sent: halve and try again.
+            half = len(ids) // 2
+            return _Done(follow_ups=[_Batch(ids[:half]), _Batch(ids[half:])])
+        if reply.status in _NO_ROUTE or reply.status == _UNPROCESSABLE:
+            self._set_support(supported=False)
+            return _Done(follow_ups=[_Single(remote_id) for remote_id in ids])
+        return self._failed(ids, _unexpected(reply, "the accounts"))
+
+    def _batch_answer(self, ids: tuple[str, ...], reply: Reply) -> _Done:
+        try:
+            found = parse_account_list(reply.data, asked=ids, host=reply.host)
+        except BadResponse as exc:
+            return self._failed(ids, exc)
+        taken_at = self._clock()
+        done = _Done()
+        for remote_id in ids:
+            outcome = found.get(remote_id)
+            if outcome is None:
+                # Missing from a batch answer: gone, suspended-and-hidden, or never there.
+                # Asking for it alone tells which.
+                done.follow_ups.append(_Single(remote_id))
+            elif isinstance(outcome, BadResponse):
+                done.measurements.append(Measurement(remote_id, taken_at, None, outcome))
+            else:
+                done.measurements.append(Measurement(remote_id, taken_at, outcome, None))
+        return done
+
+    def _failed(self, ids: tuple[str, ...], error: FediverseError) -> _Done:
+        taken_at = self._clock()
+        return _Done(measurements=[Measurement(i, taken_at, None, error) for i in ids])
+
+
+def _unexpected(reply: Reply, what: str) -> FediverseError:
+    detail = f": {reply.error_text}" if reply.error_text else ""
+    if reply.status in {404, 405}:
+        return EndpointMissing(
+            f"{reply.host} does not offer {what} endpoint ({reply.describe()}{detail})"
+        )
+    return BadResponse(f"{reply.host} answered {reply.describe()} for {what}{detail}")
+
+
+def _as_singles(jobs: deque[_Job]) -> list[_Job]:
+    singles: list[_Job] = []
+    for job in jobs:
+        if isinstance(job, _Batch):
+            singles.extend(_Single(remote_id) for remote_id in job.ids)
+        else:
+            singles.append(job)
+    return singles

@@ -1,0 +1,259 @@
+"""An httpx transport that only connects to addresses the SSRF guard approved.
+
+``GuardedNetworkBackend`` resolves each host itself, refuses it when any address it resolves
+to is not public (see ``netguard``), and then connects to the very address it checked: no
+second DNS lookup happens between the check and the connection, so a DNS answer that changes
+in between (DNS rebinding) cannot reach a private address. TLS still uses the host name for
+SNI and certificate checks, because httpcore starts TLS with the URL's host.
+
+``GuardedTransport`` puts an ``httpcore.AsyncConnectionPool`` over that backend (global
+connection limit, keep-alive) and speaks ``httpx.AsyncBaseTransport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeAlias
+
+import httpcore
+import httpx
+
+from fedimeter.fediverse.netguard import check_address, ip_literal
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import AsyncIterator, Iterable, Iterator
+
+    from fedimeter.config import Settings
+    from fedimeter.fediverse.netguard import IPAddress
+
+__all__ = ["GuardedNetworkBackend", "GuardedTransport", "Resolver", "system_resolver"]
+
+#: ``resolver(host, port)`` gives the IP addresses (as text) a host name resolves to.
+Resolver: TypeAlias = Callable[[str, int], Awaitable[Sequence[str]]]
+
+# Seconds an idle keep-alive connection stays open.
+_KEEPALIVE_EXPIRY = 30.0
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with the system resolver (``getaddrinfo`` in the loop's thread pool).
+
+    Returns:
+        The distinct addresses, in the order the system prefers them.
+
+    Raises:
+        OSError: the name does not resolve.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Resolve, check, then connect to the checked address only."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        resolver: Resolver = system_resolver,
+        connector: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        """Guard connections made through ``connector`` (default: httpcore's own backend)."""
+        self._allow_private = allow_private
+        self._resolver = resolver
+        self._connector = connector if connector is not None else httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect to ``host`` at an address that passed the guard.
+
+        Raises:
+            AddressRefused: the host is, or resolves to, an address that is not public.
+            httpcore.ConnectError: the name does not resolve or no address accepts.
+        """
+        addresses = await self._addresses(host, port, timeout)
+        for address in addresses:
+            check_address(address, host=host, allow_private=self._allow_private)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._connector.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"{host} has no address to connect to")
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Refuse: servers are only reached over TCP.
+
+        Raises:
+            httpcore.ConnectError: always.
+        """
+        del timeout, socket_options
+        raise httpcore.ConnectError(f"unix sockets are not used ({path})")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep as the wrapped backend does (httpcore's connect retries; we use none)."""
+        await self._connector.sleep(seconds)
+
+    async def _addresses(self, host: str, port: int, limit: float | None) -> list[IPAddress]:
+        literal = ip_literal(host)
+        if literal is not None:
+            return [literal]
+        try:
+            async with asyncio.timeout(limit):
+                answers = await self._resolver(host, port)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {host} took longer than {limit} s") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        addresses: list[IPAddress] = []
+        for answer in answers:
+            try:
+                addresses.append(ipaddress.ip_address(answer))
+            except ValueError:
+                raise httpcore.ConnectError(
+                    f"{host} resolved to {answer!r}, not an address"
+                ) from None
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} resolved to no address")
+        return addresses
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over a pool of guarded connections (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resolver: Resolver = system_resolver,
+        connector: httpcore.AsyncNetworkBackend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Build the pool from ``settings`` (``max_connections``, ``allow_private_addresses``).
+
+        ``resolver`` and ``connector`` replace DNS and sockets, for tests.
+        """
+        backend = GuardedNetworkBackend(
+            allow_private=settings.allow_private_addresses,
+            resolver=resolver,
+            connector=connector,
+        )
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context if ssl_context is not None else httpx.create_ssl_context(),
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
+            network_backend=backend,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the pool.
+
+        Raises:
+            AddressRefused: the guard refused the host.
+            httpx.TransportError: connecting, sending or reading failed.
+        """
+        if not isinstance(request.stream, httpx.AsyncByteStream):  # pragma: no cover
+            raise TypeError("GuardedTransport needs an async request body")
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            core_response = await self._pool.handle_async_request(core_request)
+        stream = core_response.stream
+        if not isinstance(stream, AsyncIterable):  # pragma: no cover - the pool is async
+            raise TypeError("httpcore returned a synchronous stream")
+        return httpx.Response(
+            status_code=core_response.status,
+            headers=core_response.headers,
+            stream=_ResponseStream(stream),
+            extensions=core_response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self._pool.aclose()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """httpcore's body stream with its errors turned into httpx's."""
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for chunk in self._stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        closer = getattr(self._stream, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+# Most specific first: the first match decides.
+_ERROR_MAP: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+)
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for core_error, httpx_error in _ERROR_MAP:
+            if isinstance(exc, core_error):
+                raise httpx_error(str(exc) or type(exc).__name__) from exc
+        raise
