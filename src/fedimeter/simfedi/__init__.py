@@ -1,0 +1,178 @@
+"""A simulated fediverse: real HTTP servers on loopback that behave like Mastodon and its kin.
+
+fedimeter's tests, ``fedimeter demo`` and the benchmarks never reach real servers. They build a
+``SimFediverse``, add instances and accounts, and point the collector at the instances'
+addresses. Each instance is a real HTTP/1.1 server (asyncio + h11) on ``127.0.0.1`` and an
+ephemeral port, serving bodies shaped like ``shared/mastodon-api/examples``; it keeps a log of
+every request so a test can assert what a collection round cost.
+
+Building a world
+----------------
+::
+
+    from fedimeter.simfedi import Fault, RateLimit, SimFediverse
+
+    world = SimFediverse(seed=1)              # one seeded random.Random: ids, ages, fault rolls
+    alpha = world.add_instance(
+        "alpha",                              # a name for tests and logs
+        software="mastodon", version="4.3.2", # routes and fields follow the version
+        rate_limit=RateLimit(limit=5, window=2.0),  # default 300 per 300 s; None: unlimited
+        latency=(0.0, 0.01),                  # seconds, uniform per request
+    )
+    alice = alpha.add_account(
+        "alice", followers=120, following=30, statuses=400,
+        followers_per_day=5.0, statuses_per_day=3.0, last_status_days_ago=0,
+    )
+
+``add_instance`` options (all keyword-only; every one is also a plain attribute a test may
+change while the world serves, except ``software``, ``account_domain`` and ``host``):
+
+* ``software``: ``mastodon``, ``pleroma``, ``akkoma``, ``pixelfed``, ``gotosocial``,
+  ``misskey``; other names behave like a Mastodon-compatible server without the batch call.
+* ``version``: compared by its leading numbers (``4.3.0+glitch`` is 4.3.0).
+* ``rate_limit``: ``RateLimit(limit, window, retry_after=False, send_headers=True)`` or None.
+* ``latency``: ``(min, max)`` seconds added to every answer.
+* ``limited_federation``: every ``/api/*`` answers 401
+  ``{"error":"This API requires an authenticated user"}``.
+* ``account_domain="alias"``: accounts live under a second domain. The instance binds a
+  second port that serves only ``/.well-known/webfinger`` (an HTML 404 page for anything
+  else, like a plain website); with ``alias_redirect=True`` it 301-redirects WebFinger to the
+  web host instead, as many real setups do. ``inst.domain`` is then the alias authority and
+  ``inst.address`` the web host: ``alice@example.com`` served by ``social.example.com``.
+* ``disabled_endpoints``: any of ``webfinger``, ``nodeinfo`` (discovery and document),
+  ``lookup``, ``account``, ``batch``, ``instance``, ``instance_v2``, ``activity``, ``peers``.
+  They answer 404; ``activity`` and ``peers`` with an empty body, as Mastodon does.
+* ``gone_status``: 404 (default) or 410 for deleted accounts.
+* ``users_total`` / ``active_month``: override the user figures derived from the accounts.
+* ``open_registrations``, ``title``, ``peers`` (a count or a list of domains), ``host`` (any
+  127.0.0.0/8 address; the default ``127.0.0.1`` works everywhere).
+
+Accounts: ``acc.id`` is a string in the software's style (Mastodon snowflakes, Pleroma flake
+ids, Misskey aids, GoToSocial ULIDs), or the ``account_id`` given. ``followers``,
+``following`` and ``statuses`` read and set the current value; ``*_per_day`` rates change it
+with simulated time. ``acc.suspended = True`` serves 200 with ``suspended: true`` and zeroed
+counts; ``acc.moved_to = other`` adds ``moved`` (the other account's JSON, with its own id);
+``acc.deleted = True`` answers 404 ``{"error":"Record not found"}`` (410 ``{"error":"Gone"}``
+when ``gone_status=410``) and drops it from batch answers. ``hide_collections=True`` shows
+``hide_collections: true`` on Mastodon and zeroes the follow counts on Pleroma/Akkoma.
+
+Serving
+-------
+::
+
+    with world.run_in_thread() as w:     # sync tests, CLI tests: an event loop in a thread
+        alpha.address                    # InstanceAddress(host="127.0.0.1", scheme="http", port=N)
+        alpha.domain                     # "127.0.0.1:N" (the account domain)
+        alice.acct                       # "alice@127.0.0.1:N"
+        alice.profile_url                # "http://127.0.0.1:N/@alice"
+
+    async with world.serving():          # async tests: on the running loop
+        ...
+
+Instances added while the world serves start listening at once. Addresses exist from the
+first serve on and keep their last value after it ends.
+
+Simulated time
+--------------
+``world.now`` starts at ``DEFAULT_START`` (Monday 2026-01-05 12:00 UTC) or ``start=``.
+``world.advance(days=1.0)`` (also ``hours=``, ``minutes=``) moves it; counts are
+``base + floor(rate * days)``, and ``last_status_at`` follows the posts made. Served as a date
+(``2026-01-05``) by Mastodon 3.1+, as a timestamp (``2026-01-05T12:00:00.000Z``) by older
+Mastodon and by other software. Rate-limit windows use real time instead (below).
+
+Endpoints
+---------
+* ``/.well-known/webfinger?resource=acct:user@domain``: JRD (``application/jrd+json``); the
+  domain may be the account domain or the web host; ``http://host/@user`` and
+  ``http://host/users/user`` resources work too. Unknown user 404, malformed resource 400,
+  both with an empty body (as Mastodon's ``head``).
+* ``/.well-known/nodeinfo`` -> ``/nodeinfo/2.0`` (Mastodon, GoToSocial), ``/nodeinfo/2.1.json``
+  and ``/nodeinfo/2.0.json`` (Pleroma, Akkoma), ``/api/nodeinfo/2.0.json`` (Pixelfed),
+  ``/nodeinfo/2.1`` and ``/nodeinfo/2.0`` (Misskey, whose ``activeMonth``/``activeHalfyear``
+  are null). The documents carry Content-Type ``application/json; profile="..."``. NodeInfo
+  never counts toward the rate limit, even under ``/api/`` on Pixelfed.
+* ``GET /api/v1/accounts/lookup?acct=user`` (Mastodon 3.4+): a bare username or
+  ``user@<account domain>``; any other domain, the web host's included, is 404 like
+  Mastodon's local lookup.
+* ``GET /api/v1/accounts/:id``.
+* ``GET /api/v1/accounts?id[]=1&id[]=2`` (Mastodon 4.3+; elsewhere 404
+  ``{"error":"Record not found"}``, the answer of a route that does not exist). As Rails does:
+  only ``id[]`` counts, a scalar ``id=`` is ignored; duplicates are dropped; more than 40 ids
+  is 422 ``{"error":"Mastodon::ValidationError"}``; no ids is 200 ``[]``; unknown and deleted
+  ids are left out; suspended accounts are included; the order is creation order (the
+  database's), not the order asked.
+* ``GET /api/v1/instance`` (``Deprecation`` header from Mastodon 4.0; Pleroma-style
+  ``version: "2.7.2 (compatible; Pleroma 2.6.0)"`` and a URL ``uri``), ``GET /api/v2/instance``
+  (Mastodon 4.0+, GoToSocial), ``GET /api/v1/instance/activity`` (Mastodon: 12 weekly buckets,
+  newest first, strings, the first one the incomplete current week of simulated time),
+  ``GET /api/v1/instance/peers``.
+* Pixelfed and GoToSocial answer 401 on the account endpoints (they want a token); Misskey has
+  no ``/api/v1`` at all. Anything else is 404 ``{"error":"Record not found"}``.
+
+Rate limits
+-----------
+Fixed windows on real time (``time.time()``), aligned like Rack::Attack: window index =
+``floor(now / window)``. Every ``/api/*`` request counts (errors and faults too, except
+``reset`` and ``timeout``), and every ``/api/*`` answer carries ``X-RateLimit-Limit``,
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (ISO 8601 UTC with microseconds, the end of
+the window) unless ``send_headers=False``. Over the limit: 429 ``{"error":"Too many
+requests"}`` with Remaining 0 and no ``Retry-After`` unless ``retry_after=True``.
+``/.well-known/*`` and NodeInfo never count and carry no such headers. ``inst.reset_rate_limit()``
+renews the budget at once.
+
+Faults
+------
+``inst.faults.append(Fault(kind=..., endpoint=..., times=..., probability=...,
+account_ids=...))``. For every request the first matching fault that is not spent applies;
+``times=N`` spends it after N answers, ``probability`` rolls the seeded RNG, ``endpoint`` is
+an endpoint kind (``webfinger``, ``nodeinfo_discovery``, ``nodeinfo``, ``lookup``, ``account``,
+``batch``, ``instance``, ``instance_v2``, ``activity``, ``peers``, ``other``; None for all),
+``account_ids`` targets ids (a batch matches when any requested id is targeted).
+``fault.hits`` counts the answers it gave. Kinds:
+
+* ``status``: ``status`` (default 500) with a Mastodon-style ``{"error": ...}`` body;
+* ``html``: an HTML page, 200 by default (a CDN's browser check), or a proxy's
+  ``502 Bad Gateway`` page when ``status`` is 5xx;
+* ``malformed``: 200, JSON content type, the normal body cut short (never valid JSON);
+* ``wrong_type``: 200 with the normal body's shape but bad values: counts as ``"lots"``,
+  negative numbers, fractions or numeric strings, ids as numbers, dates as ``"not a date"``;
+* ``timeout``: no answer; the connection stays open until the client gives up;
+* ``reset``: the connection is aborted with a TCP RST, no answer;
+* ``drip``: the normal answer, the body one byte every ``interval`` seconds;
+* ``truncated``: the normal headers with the full Content-Length, half the body, then close;
+* ``redirect``: ``status`` (default 302) to ``location``.
+
+``body=`` replaces the generated body of ``status``, ``html`` and ``malformed`` faults.
+
+The request log
+---------------
+``world.requests`` is a thread-safe snapshot of ``RequestRecord`` values (instance, server
+``web``/``alias``, method, path, query as ``dict[str, list[str]]``, endpoint kind, status (None
+for ``timeout``/``reset``), counted, over_limit, fault, started/finished as
+``time.monotonic()``). ``world.count(instance=, endpoint=, status=)`` counts them,
+``world.count_over_limit(instance=)`` counts requests that arrived after their window's budget
+was spent (each got 429): a polite collector keeps it at 0. ``world.clear_requests()`` empties
+the log.
+"""
+
+from fedimeter.simfedi._accounts import SimAccount
+from fedimeter.simfedi._faults import Endpoint, Fault, FaultKind
+from fedimeter.simfedi._instance import SimInstance
+from fedimeter.simfedi._ratelimit import RateLimit
+from fedimeter.simfedi._records import RequestRecord
+from fedimeter.simfedi._routes import BATCH_LIMIT
+from fedimeter.simfedi._world import DEFAULT_START, MASTODON_RATE_LIMIT, SimFediverse
+
+__all__ = [
+    "BATCH_LIMIT",
+    "DEFAULT_START",
+    "MASTODON_RATE_LIMIT",
+    "Endpoint",
+    "Fault",
+    "FaultKind",
+    "RateLimit",
+    "RequestRecord",
+    "SimAccount",
+    "SimFediverse",
+    "SimInstance",
+]

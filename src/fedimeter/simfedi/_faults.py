@@ -1,0 +1,325 @@
+"""Faults: ways an instance misbehaves on purpose, and the answers they produce.
+
+A fault is checked for every request to its instance, in list order; the first one that matches
+(endpoint kind, targeted account ids, not spent, probability roll) decides the answer. Faults
+model what a collector meets on the real network: 5xx storms, proxy error pages, broken JSON,
+servers that never answer or drop the connection, bodies that trickle or stop short, values of
+the wrong type, and redirects.
+"""
+
+from __future__ import annotations
+
+import http
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal, get_args
+
+from fedimeter.simfedi._replies import HTML, JSON, Reply, error_reply, json_reply
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable, Collection, Iterable
+
+__all__ = [
+    "ENDPOINTS",
+    "FAULT_KINDS",
+    "Endpoint",
+    "Fault",
+    "FaultKind",
+    "corrupt",
+    "error_message",
+    "fault_reply",
+    "pick_fault",
+]
+
+#: Kinds of fault. See the package documentation for what each does on the wire.
+FaultKind = Literal[
+    "status",
+    "html",
+    "malformed",
+    "timeout",
+    "reset",
+    "drip",
+    "truncated",
+    "wrong_type",
+    "redirect",
+]
+FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
+
+#: Kinds of endpoint, as recorded in the request log and matched by faults. ``other`` is any
+#: path the simulated server does not route.
+Endpoint = Literal[
+    "webfinger",
+    "nodeinfo_discovery",
+    "nodeinfo",
+    "lookup",
+    "account",
+    "batch",
+    "instance",
+    "instance_v2",
+    "activity",
+    "peers",
+    "other",
+]
+ENDPOINTS: frozenset[str] = frozenset(get_args(Endpoint))
+
+#: Kinds that never answer, so they neither count toward the rate limit nor carry its headers.
+SILENT_KINDS: frozenset[str] = frozenset({"timeout", "reset"})
+
+_DEFAULT_STATUS: dict[str, int] = {"status": 500, "redirect": 302}
+
+_MESSAGES: dict[int, str] = {
+    401: "This API requires an authenticated user",
+    403: "This action is not allowed",
+    404: "Record not found",
+    410: "Gone",
+    422: "Validation failed",
+    429: "Too many requests",
+    503: "Remote data could not be fetched",
+}
+
+_LOWEST_STATUS = 200
+_HIGHEST_STATUS = 599
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_message(status: int) -> str:
+    """Return the text Mastodon puts in ``{"error": ...}`` for ``status``."""
+    return _MESSAGES.get(status) or _phrase(status)
+
+
+@dataclass(eq=False, slots=True)
+class Fault:
+    """One way an instance misbehaves; append it to ``SimInstance.faults``.
+
+    ``endpoint`` limits the fault to one endpoint kind (None: every request). ``account_ids``
+    limits it further to requests about those ids (a batch request matches when any requested
+    id is targeted). ``times`` spends the fault after that many answers (None: never spent);
+    ``probability`` rolls the world's seeded RNG for each matching request. ``status`` overrides
+    the status for ``status`` (default 500), ``html`` and ``malformed``/``wrong_type`` (default
+    200) and ``redirect`` (default 302); ``interval`` is the drip delay per byte; ``location``
+    the redirect target; ``body`` replaces the generated body of ``status``, ``html`` and
+    ``malformed`` faults. ``hits`` counts the answers the fault produced.
+    """
+
+    kind: FaultKind
+    endpoint: Endpoint | None = None
+    status: int | None = None
+    times: int | None = None
+    probability: float = 1.0
+    account_ids: Collection[str] | None = None
+    interval: float = 0.05
+    location: str | None = None
+    body: str | None = None
+    hits: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        """Check the fault can work and freeze its id set.
+
+        Raises:
+            ValueError: unknown kind or endpoint, a redirect without ``location``, a
+                probability outside 0..1, a negative ``times`` or a non-positive ``interval``.
+        """
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {sorted(FAULT_KINDS)}")
+        if self.endpoint is not None and self.endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {self.endpoint!r}; use one of {sorted(ENDPOINTS)}")
+        if self.status is not None and not _LOWEST_STATUS <= self.status <= _HIGHEST_STATUS:
+            raise ValueError(f"status must be a final HTTP status (200-599), got {self.status}")
+        if self.kind == "redirect" and not self.location:
+            raise ValueError("a redirect fault needs a location")
+        if self.kind == "redirect" and self.status not in {None, *_REDIRECT_STATUSES}:
+            raise ValueError(f"a redirect answers 301, 302, 303, 307 or 308, not {self.status}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must be between 0 and 1, got {self.probability}")
+        if self.times is not None and self.times < 0:
+            raise ValueError(f"times must not be negative, got {self.times}")
+        if not self.interval > 0:
+            raise ValueError(f"interval must be positive, got {self.interval}")
+        if self.account_ids is not None:
+            self.account_ids = frozenset(str(account_id) for account_id in self.account_ids)
+
+    @property
+    def spent(self) -> bool:
+        """Whether the fault has answered ``times`` requests already."""
+        return self.times is not None and self.hits >= self.times
+
+    @property
+    def silent(self) -> bool:
+        """Whether the fault sends no answer at all (``timeout``, ``reset``)."""
+        return self.kind in SILENT_KINDS
+
+    def matches(self, endpoint: str, account_ids: Iterable[str]) -> bool:
+        """Whether a request to ``endpoint`` about ``account_ids`` is one this fault targets."""
+        if self.spent or (self.endpoint is not None and self.endpoint != endpoint):
+            return False
+        if self.account_ids is None:
+            return True
+        return any(account_id in self.account_ids for account_id in account_ids)
+
+
+def pick_fault(
+    faults: Iterable[Fault], endpoint: str, account_ids: tuple[str, ...], rng: random.Random
+) -> Fault | None:
+    """Return the first fault that applies to this request, rolling probabilities in order.
+
+    Picking does not spend the fault: the caller counts a hit only when the fault's answer is
+    the one sent (a request refused by the rate limit leaves the fault for a later request).
+    """
+    for fault in list(faults):  # a copy: tests may append from another thread
+        if not fault.matches(endpoint, account_ids):
+            continue
+        if fault.probability < 1.0 and rng.random() >= fault.probability:
+            continue
+        return fault
+    return None
+
+
+def _status(fault: Fault, _normal: Reply) -> Reply:
+    status = fault.status or _DEFAULT_STATUS["status"]
+    if fault.body is not None:
+        return Reply(status, fault.body.encode(), (("Content-Type", JSON),))
+    return error_reply(status, error_message(status))
+
+
+def _html(fault: Fault, _normal: Reply) -> Reply:
+    status = fault.status or http.HTTPStatus.OK
+    page = fault.body if fault.body is not None else html_error_page(status)
+    return Reply(status, page.encode(), (("Content-Type", HTML),))
+
+
+def _malformed(fault: Fault, normal: Reply) -> Reply:
+    body = fault.body.encode() if fault.body is not None else _cut_json(normal.body)
+    return Reply(fault.status or http.HTTPStatus.OK, body, (("Content-Type", JSON),))
+
+
+def _wrong_type(fault: Fault, normal: Reply) -> Reply:
+    return json_reply(corrupt(normal.data), fault.status or http.HTTPStatus.OK)
+
+
+def _redirect(fault: Fault, _normal: Reply) -> Reply:
+    status = fault.status or _DEFAULT_STATUS["redirect"]
+    location = fault.location or "/"
+    page = f'<html><body>You are being <a href="{location}">redirected</a>.</body></html>'
+    return Reply(status, page.encode(), (("Location", location), ("Content-Type", HTML)))
+
+
+_BUILDERS: dict[str, Callable[[Fault, Reply], Reply]] = {
+    "status": _status,
+    "html": _html,
+    "malformed": _malformed,
+    "wrong_type": _wrong_type,
+    "redirect": _redirect,
+    "drip": lambda fault, normal: replace(normal, delivery="drip", interval=fault.interval),
+    "truncated": lambda _fault, normal: replace(normal, delivery="truncated"),
+    "timeout": lambda _fault, _normal: Reply(0, delivery="hang"),
+    "reset": lambda _fault, _normal: Reply(0, delivery="reset"),
+}
+
+
+def fault_reply(fault: Fault, normal: Reply) -> Reply:
+    """Return the answer ``fault`` gives instead of ``normal`` (the answer without faults)."""
+    return _BUILDERS[fault.kind](fault, normal)
+
+
+def _cut_json(body: bytes) -> bytes:
+    # Cutting a JSON object or array anywhere before its last byte leaves it unclosed, so the
+    # result is never valid JSON; keep at least the opening bracket.
+    if len(body) < 2:  # noqa: PLR2004 - shorter than an empty object
+        return b'{"id":"1","followers_'
+    return body[: max(1, len(body) * 2 // 3)]
+
+
+def html_error_page(status: int) -> str:
+    """Return an HTML error page like a reverse proxy or a CDN serves in front of a server."""
+    if status >= http.HTTPStatus.INTERNAL_SERVER_ERROR:
+        title = f"{status} {_phrase(status)}"
+        return (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        )
+    # A CDN's browser check: a 200 page that is not what the client asked for.
+    return (
+        '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>'
+        '<meta http-equiv="refresh" content="5"></head><body>'
+        "<h1>Checking your browser before accessing the site.</h1>"
+        "<p>This process is automatic. Your browser will redirect to your requested content "
+        "shortly.</p></body></html>"
+    )
+
+
+# Keys whose values are counts (numbers in Mastodon and NodeInfo, strings in activity).
+_COUNT_KEYS = frozenset(
+    {
+        "followers_count",
+        "following_count",
+        "statuses_count",
+        "user_count",
+        "status_count",
+        "domain_count",
+        "total",
+        "activeMonth",
+        "activeHalfyear",
+        "localPosts",
+        "active_month",
+        "statuses",
+        "logins",
+        "registrations",
+    }
+)
+_TIME_KEYS = frozenset({"created_at", "last_status_at", "week"})
+_FLAG_KEYS = frozenset({"locked", "bot", "suspended", "discoverable", "openRegistrations"})
+
+
+class _Corrupter:
+    """Rewrites a JSON value so every shape stays but values are wrong or of the wrong type."""
+
+    def __init__(self) -> None:
+        self._counts = 0
+
+    def count(self, value: object) -> object:
+        # Rotate through the bad values a parser must refuse: a word, a negative number, a
+        # fraction, and the number as a string (or as a number where a string is expected).
+        self._counts += 1
+        number = int(value) if isinstance(value, int | str) and str(value).isdigit() else 7
+        bad: tuple[object, ...] = ("lots", -number - 1, number + 0.5, str(number))
+        choice = bad[(self._counts - 1) % len(bad)]
+        if isinstance(value, str) and choice == str(number):
+            return number
+        return choice
+
+    def value(self, key: str | None, value: object) -> object:
+        result: object
+        if isinstance(value, dict):
+            result = {k: self.value(k, v) for k, v in value.items()}
+        elif isinstance(value, list):
+            result = [self.value(None, item) for item in value]
+        elif key in _COUNT_KEYS:
+            result = self.count(value)
+        elif key in _TIME_KEYS:
+            result = "not a date"
+        elif key in _FLAG_KEYS:
+            result = "no"
+        elif key in {"id", "error"} or (key is None and isinstance(value, str)):
+            result = int(value) if isinstance(value, str) and value.isdigit() else -1
+        else:
+            result = value
+        return result
+
+
+def corrupt(value: object) -> object:
+    """Return ``value`` with counts, dates, flags and ids replaced by wrong-typed or bad values.
+
+    The JSON shape (keys, nesting, list lengths) stays, so only a collector that validates
+    values notices. A missing value (an empty answer) becomes ``{"error": -1}``.
+    """
+    if value is None:
+        return {"error": -1}
+    return _Corrupter().value(None, value)

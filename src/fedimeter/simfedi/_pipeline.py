@@ -1,0 +1,116 @@
+"""The request pipeline of one socket: route, rate limit, faults, latency, log.
+
+The order follows a real deployment: a fault that drops the connection (``reset``, ``timeout``)
+happens before the application sees the request, so it neither counts nor carries headers;
+Rack::Attack counts every ``/api/*`` request and refuses those over budget before the app runs;
+then a fault replaces the app's answer, and the rate-limit headers go on whatever is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from fedimeter.simfedi._faults import error_message, fault_reply, pick_fault
+from fedimeter.simfedi._replies import Reply, error_reply
+from fedimeter.simfedi._routes import route
+
+if TYPE_CHECKING:
+    import random
+    from datetime import datetime
+
+    from fedimeter.simfedi._instance import SimInstance
+    from fedimeter.simfedi._records import Entry, RequestLog, Server
+
+__all__ = ["Dispatcher", "Finish"]
+
+#: Called by the HTTP layer once the answer is sent or the connection is gone.
+Finish = Callable[[], None]
+
+_TOO_MANY = http.HTTPStatus.TOO_MANY_REQUESTS
+_NO_ANSWER = frozenset({"reset", "hang"})
+
+
+class Dispatcher:
+    """Answers the requests that reach one of an instance's sockets."""
+
+    def __init__(
+        self,
+        instance: SimInstance,
+        *,
+        server: Server,
+        clock: Callable[[], datetime],
+        rng: random.Random,
+        log: RequestLog,
+    ) -> None:
+        """Serve ``instance`` on its ``server`` socket, logging to ``log``."""
+        self._instance = instance
+        self._server: Server = server
+        self._clock = clock
+        self._rng = rng
+        self._log = log
+
+    async def answer(self, method: str, target: str) -> tuple[Reply, Finish]:
+        """Decide the answer to one request; the caller sends it and then calls ``Finish``."""
+        started = time.monotonic()
+        parts = urlsplit(target)
+        path = unquote(parts.path) or "/"
+        query = parse_qs(parts.query, keep_blank_values=True)
+        instance = self._instance
+        matched = route(
+            instance,
+            alias=self._server == "alias",
+            method=method,
+            path=path,
+            query=query,
+            now=self._clock(),
+        )
+        entry = self._log.start(
+            instance=instance.name,
+            server=self._server,
+            method=method,
+            path=path,
+            query=query,
+            endpoint=matched.endpoint,
+            started=started,
+        )
+        fault = pick_fault(instance.faults, matched.endpoint, matched.account_ids, self._rng)
+        if fault is not None and fault.silent:
+            fault.hits += 1
+            self._log.update(entry, fault=fault.kind)
+            return fault_reply(fault, Reply(0)), self._finisher(entry)
+
+        verdict = None
+        limit = instance.rate_limit
+        if matched.api and limit is not None:
+            verdict = instance.rate_window.hit(limit, time.time())
+            self._log.update(entry, counted=True, over_limit=not verdict.allowed)
+        if verdict is not None and not verdict.allowed:
+            reply = error_reply(_TOO_MANY, error_message(_TOO_MANY))
+        elif fault is not None:
+            fault.hits += 1
+            self._log.update(entry, fault=fault.kind)
+            reply = fault_reply(fault, matched.respond())
+        else:
+            reply = matched.respond()
+        if verdict is not None:
+            reply = reply.with_headers(verdict.headers())
+
+        low, high = instance.latency
+        if high > 0:
+            await asyncio.sleep(self._rng.uniform(low, high))
+        if reply.delivery not in _NO_ANSWER:
+            # Logged before sending, so a client that reads the log right after its answer
+            # arrived finds the status there.
+            self._log.update(entry, status=reply.status)
+        return reply, self._finisher(entry)
+
+    def _finisher(self, entry: Entry) -> Finish:
+        def finish() -> None:
+            self._log.update(entry, finished=time.monotonic())
+
+        return finish
