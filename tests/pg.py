@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import socket
@@ -18,9 +17,7 @@ def find_bindir() -> Path | None:
     explicit = os.environ.get("FEDIMETER_TEST_PG_BINDIR")
     if explicit:
         return Path(explicit)
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
-    )
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
     if candidates:
         return Path(candidates[-1])
     initdb = shutil.which("initdb")
@@ -49,7 +46,15 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server and delete its files."""
         subprocess.run(
-            [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
+            [
+                *self.as_user,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             check=False,
             capture_output=True,
         )
@@ -73,8 +78,17 @@ def start_postgres() -> PostgresServer:
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-         "--auth=trust", "--encoding=UTF8", "--no-sync"],
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
         check=True,
         capture_output=True,
     )
@@ -83,8 +97,20 @@ def start_postgres() -> PostgresServer:
         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     subprocess.run(
-        [*as_user, str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options,
-         "-l", str(root / "log"), "-w", "-t", "60", "start"],
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            options,
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
         check=True,
         capture_output=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import StatementError
@@ -46,7 +47,9 @@ async def test_migrations_bring_a_new_database_to_head(db: Database) -> None:
     assert Database.head_revision() is not None
 
 
-async def test_reopening_a_migrated_database_changes_nothing(db: Database, repo: Repository) -> None:
+async def test_reopening_a_migrated_database_changes_nothing(
+    db: Database, repo: Repository
+) -> None:
     """A second open of the same database keeps the data and the revision."""
     account = await repo.add_account(resolved("alice"), T0)
     again = await Database.open(db.url)
@@ -60,7 +63,7 @@ async def test_reopening_a_migrated_database_changes_nothing(db: Database, repo:
 async def test_adding_an_account_twice_is_refused_whatever_the_case(repo: Repository) -> None:
     """The acct is unique case-insensitively; the second add raises AlreadyTracked."""
     await repo.add_account(resolved("Alice"), T0)
-    with pytest.raises(AlreadyTracked, match="@alice@example.org is already tracked"):
+    with pytest.raises(AlreadyTracked, match=r"@alice@example\.org is already tracked"):
         await repo.add_account(resolved("alice"), T0)
     assert len(await repo.list_accounts()) == 1
 
@@ -106,7 +109,9 @@ async def test_samples_filter_by_since_and_until(repo: Repository) -> None:
     account = await repo.add_account(resolved("alice"), T0)
     run, _ = await repo.start_run(T0, "test", never_alive)
     days = [T0 + timedelta(days=d) for d in range(5)]
-    await repo.commit_batch(run.id, T0, RunProgress(), samples=[sample(account.id, d) for d in days])
+    await repo.commit_batch(
+        run.id, T0, RunProgress(), samples=[sample(account.id, d) for d in days]
+    )
     got = await repo.samples(account.id, since=days[1], until=days[3])
     assert [s.taken_at for s in got] == days[1:4]
 
@@ -264,7 +269,7 @@ async def test_storage_error_hides_the_password() -> None:
     assert "secret" not in str(caught.value)
 
 
-async def test_unwritable_sqlite_location_is_a_storage_error(tmp_path) -> None:
+async def test_unwritable_sqlite_location_is_a_storage_error(tmp_path: Path) -> None:
     """An SQLite path under a file (not a folder) fails with a clear message."""
     blocker = tmp_path / "file"
     blocker.write_text("x")

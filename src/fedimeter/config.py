@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -52,7 +52,9 @@ def normalise_database_url(url: str) -> str:
     url = url.strip()
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError(f"{url!r} is not a database URL (expected sqlite:///... or postgresql://...)")
+        raise ValueError(
+            f"{url!r} is not a database URL (expected sqlite:///... or postgresql://...)"
+        )
     base = scheme.split("+", 1)[0].lower()
     if base == "sqlite":
         return f"sqlite+aiosqlite://{rest}"
@@ -116,6 +118,10 @@ class Settings(BaseSettings):
         default=False,
         description="Allow servers on loopback/private addresses (tests, the demo, a LAN).",
     )
+    default_scheme: Literal["https", "http"] = Field(
+        default="https",
+        description="Scheme for servers named without one (http only for a LAN or the demo).",
+    )
     batch_size: int = Field(
         default=40, ge=1, le=40, description="Accounts per batch call (Mastodon allows 40)."
     )
@@ -167,7 +173,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
         origin = f" (from {path})" if path else ""
-        raise ConfigError(f"invalid setting {where}{origin}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {where}{origin}: {message}") from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
     finally:

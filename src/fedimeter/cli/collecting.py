@@ -1,0 +1,172 @@
+"""``fedimeter collect`` and ``fedimeter runs``: measure now, and see what rounds did."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fedimeter.cli.context import run, state
+from fedimeter.cli.render import dumps, number, run_json, when
+from fedimeter.collect import collect_round
+from fedimeter.wiring import make_client, open_repository
+
+if TYPE_CHECKING:
+    from fedimeter.cli.context import CliState
+    from fedimeter.collect import RoundResult
+    from fedimeter.storage.records import FailureRecord, RunRecord
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class _Bar:
+    """A rich progress bar fed by the round."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("measuring", total=None)
+        self.failed = 0
+
+    def planned(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def advanced(self, measured: int, failed: int) -> None:
+        self.failed += failed
+        self.progress.update(
+            self.task, advance=measured + failed, description=f"measuring ({self.failed} failed)"
+        )
+
+
+def summary_table(run_: RunRecord) -> Table:
+    """The figures of one round as a two-column table."""
+    table = Table(title=f"Round {run_.id}: {run_.status}", title_justify="left", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    duration = run_.duration_seconds
+    rows = [
+        ("accounts due", number(run_.accounts_planned)),
+        ("measured", number(run_.accounts_measured)),
+        ("failed", number(run_.accounts_failed)),
+        ("requests", number(run_.requests)),
+        ("retries", number(run_.retries)),
+        ("rate limited (429)", number(run_.rate_limited)),
+        ("waiting for rate limits", f"{run_.rate_limit_wait_seconds:.1f} s"),
+        ("duration", "—" if duration is None else f"{duration:.1f} s"),
+    ]
+    if run_.resumes_run_id:
+        rows.insert(0, ("resumes round", str(run_.resumes_run_id)))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _failures_table(failures: list[FailureRecord]) -> Table:
+    table = Table(title="Not measured", title_justify="left")
+    table.add_column("account")
+    table.add_column("reason")
+    for failure in failures:
+        table.add_row(str(failure.handle), failure.reason)
+    return table
+
+
+def _print_result(cli: CliState, result: RoundResult) -> None:
+    if result.resumed is not None:
+        cli.out.print(
+            f"Round {result.resumed.id} was interrupted; this round measured what it missed.",
+            markup=False,
+        )
+    cli.out.print(summary_table(result.run))
+    for account, new_state in result.state_changes:
+        cli.out.print(
+            f"{account.handle} is now {new_state.value}; it is no longer measured", markup=False
+        )
+    if result.failures:
+        cli.out.print(_failures_table(result.failures))
+
+
+def collect(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Measure every tracked account now and store the samples."""
+    cli = state(ctx)
+    settings = cli.settings()
+
+    async def go(listener: _Bar | None) -> RoundResult:
+        async with open_repository(settings) as repo, make_client(settings) as client:
+            return await collect_round(repo, client, settings, progress=listener)
+
+    if as_json or not cli.err.is_terminal:
+        result = run(ctx, go(None))
+    else:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=cli.err,
+            transient=True,
+        ) as progress:
+            result = run(ctx, go(_Bar(progress)))
+    if as_json:
+        payload = run_json(result.run)
+        payload["failures"] = [
+            {"account": str(f.handle), "code": f.code, "reason": f.reason} for f in result.failures
+        ]
+        payload["state_changes"] = [
+            {"account": str(a.handle), "state": s.value} for a, s in result.state_changes
+        ]
+        cli.out.print(dumps(payload), markup=False)
+        return
+    _print_result(cli, result)
+
+
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many rounds.")] = 10,
+    run_id: Annotated[
+        int | None, typer.Option("--id", help="Show one round with its failures.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show recent collection rounds, or one round with the reason of each failure."""
+    cli = state(ctx)
+    settings = cli.settings()
+
+    async def go() -> tuple[list[RunRecord], list[FailureRecord]]:
+        async with open_repository(settings) as repo:
+            if run_id is not None:
+                return [await repo.get_run(run_id)], await repo.run_failures([run_id])
+            return await repo.list_runs(limit), []
+
+    found, failures = run(ctx, go())
+    if as_json:
+        payload = [run_json(r) for r in found]
+        if run_id is not None:
+            payload[0]["failures"] = [
+                {"account": str(f.handle), "code": f.code, "reason": f.reason} for f in failures
+            ]
+        cli.out.print(dumps(payload[0] if run_id is not None else payload), markup=False)
+        return
+    if run_id is not None:
+        cli.out.print(summary_table(found[0]))
+        if failures:
+            cli.out.print(_failures_table(failures))
+        return
+    if not found:
+        cli.out.print("No rounds yet. Run one with: fedimeter collect", markup=False)
+        return
+    table = Table(title="Recent rounds", title_justify="left")
+    for name in ("id", "started", "status", "measured", "failed", "requests", "duration"):
+        table.add_column(name, justify="left" if name in {"started", "status"} else "right")
+    for r in found:
+        duration = r.duration_seconds
+        table.add_row(
+            str(r.id),
+            when(r.started_at),
+            r.status,
+            f"{r.accounts_measured:,}/{r.accounts_planned:,}",
+            number(r.accounts_failed),
+            number(r.requests),
+            "—" if duration is None else f"{duration:.1f} s",
+        )
+    cli.out.print(table)

@@ -1,0 +1,89 @@
+"""Turning records into what a person reads or a script parses."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fedimeter.storage.records import AccountRecord, RunRecord, SampleRecord
+
+__all__ = ["account_json", "dumps", "number", "run_json", "sample_json", "when"]
+
+
+def number(value: int | None) -> str:
+    """``12,345`` or an em dash for nothing."""
+    return "—" if value is None else f"{value:,}"
+
+
+def when(value: datetime | date | None) -> str:
+    """``2026-03-01 03:00`` UTC, a bare date, or an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def sample_json(sample: SampleRecord) -> dict[str, Any]:
+    """A sample as JSON-ready values."""
+    return {
+        "taken_at": _iso(sample.taken_at),
+        "followers": sample.followers,
+        "following": sample.following,
+        "statuses": sample.statuses,
+        "last_status_at": _iso(sample.last_status_at),
+    }
+
+
+def account_json(account: AccountRecord, latest: SampleRecord | None = None) -> dict[str, Any]:
+    """An account (and its latest sample) as JSON-ready values."""
+    return {
+        "id": account.id,
+        "handle": str(account.handle),
+        "acct": account.handle.acct,
+        "home": account.base_url,
+        "remote_id": account.remote_id,
+        "display_name": account.display_name,
+        "url": account.url,
+        "state": account.state.value,
+        "moved_to": account.moved_to,
+        "added_at": _iso(account.added_at),
+        "last_error": account.last_error,
+        "last_error_at": _iso(account.last_error_at),
+        "latest": None if latest is None else sample_json(latest),
+    }
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """A round as JSON-ready values."""
+    return {
+        "id": run.id,
+        "status": run.status,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_seconds": run.duration_seconds,
+        "resumes_run_id": run.resumes_run_id,
+        "accounts_planned": run.accounts_planned,
+        "accounts_measured": run.accounts_measured,
+        "accounts_failed": run.accounts_failed,
+        "requests": run.requests,
+        "rate_limited": run.rate_limited,
+        "rate_limit_wait_seconds": run.rate_limit_wait_seconds,
+        "retries": run.retries,
+        "error": run.error,
+    }
+
+
+def dumps(value: Any) -> str:  # noqa: ANN401
+    """Indented JSON, UTF-8 kept readable."""
+    return json.dumps(value, indent=2, ensure_ascii=False)

@@ -1,0 +1,101 @@
+"""``fedimeter samples``: one account's measurements, for people or for other programs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.render import dumps, number, sample_json, when
+from fedimeter.clock import utc_now
+from fedimeter.domain.handles import parse_account_ref
+from fedimeter.domain.when import parse_when
+from fedimeter.errors import FedimeterError, InvalidInput, NotTracked
+from fedimeter.tracking import find_tracked
+from fedimeter.wiring import open_repository
+
+if TYPE_CHECKING:
+    from fedimeter.storage.records import AccountRecord, SampleRecord
+
+
+def samples(
+    ctx: typer.Context,
+    handle: Annotated[str, typer.Argument(help="A tracked account: @user@host or profile URL.")],
+    since: Annotated[
+        str | None, typer.Option(help="From this date/time (YYYY-MM-DD, ISO datetime, or 30d).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Up to this date/time (a date includes the whole day).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Print the samples stored for one account, oldest first."""
+    cli = state(ctx)
+    if as_json and as_csv:
+        fail(ctx, InvalidInput("choose one of --json and --csv"))
+    now = utc_now()
+    try:
+        ref = parse_account_ref(handle, default_scheme=cli.settings().default_scheme)
+        start = None if since is None else parse_when(since, now)
+        end = None if until is None else parse_when(until, now, end_of_day=True)
+    except FedimeterError as exc:
+        fail(ctx, exc)
+    if start and end and start > end:
+        fail(ctx, InvalidInput("--since is after --until"))
+    settings = cli.settings()
+
+    async def go() -> tuple[AccountRecord, list[SampleRecord]]:
+        async with open_repository(settings) as repo:
+            account = await find_tracked(repo, ref)
+            if account is None:
+                raise NotTracked(f"{ref.handle} is not tracked (see: fedimeter track list)")
+            return account, await repo.samples(account.id, start, end)
+
+    account, rows = run(ctx, go())
+    if as_json:
+        cli.out.print(
+            dumps({"account": str(account.handle), "samples": [sample_json(s) for s in rows]}),
+            markup=False,
+        )
+    elif as_csv:
+        typer.echo(_csv(rows), nl=False)
+    elif not rows:
+        cli.out.print(f"No samples for {account.handle} in that period yet.", markup=False)
+    else:
+        cli.out.print(_table(account, rows))
+
+
+_CSV_COLUMNS = ("taken_at", "followers", "following", "statuses", "last_status_at")
+
+
+def _csv(rows: list[SampleRecord]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    for sample in rows:
+        data = sample_json(sample)
+        writer.writerow(["" if data[k] is None else data[k] for k in _CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def _table(account: AccountRecord, rows: list[SampleRecord]) -> Table:
+    table = Table(title=f"{account.handle}: {len(rows)} samples", title_justify="left")
+    table.add_column("measured (UTC)")
+    table.add_column("followers", justify="right")
+    table.add_column("following", justify="right")
+    table.add_column("posts", justify="right")
+    table.add_column("last post")
+    for s in rows:
+        table.add_row(
+            when(s.taken_at),
+            number(s.followers),
+            number(s.following),
+            number(s.statuses),
+            when(s.last_status_at),
+        )
+    return table

@@ -1,0 +1,372 @@
+"""A collection round: measure every due account on its home server and store the samples.
+
+Accounts are grouped by host; hosts run concurrently (the client paces each by its own rate
+limits), results flow through a queue to a single writer that commits them in batches together
+with the round's totals. A crash therefore loses at most the batch being written, and the next
+round resumes the interrupted one: it measures only the accounts that round did not reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from fedimeter.clock import Clock, utc_now
+from fedimeter.domain.models import AccountState
+from fedimeter.errors import AccountNotFound, FediverseError
+from fedimeter.storage.records import (
+    AccountRecord,
+    AccountStateChange,
+    FailureRecord,
+    NewFailure,
+    NewSample,
+    RunProgress,
+    RunRecord,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from fedimeter.config import Settings
+    from fedimeter.fediverse import FediverseClient, Measurement
+    from fedimeter.storage.records import InstanceRecord
+    from fedimeter.storage.repository import Repository
+
+__all__ = ["ProgressListener", "RoundResult", "collect_round", "default_owner"]
+
+HEARTBEAT_SECONDS = 15.0
+#: A running round not heard from for this long is dead, whatever its owner says.
+STALE_AFTER = timedelta(minutes=5)
+
+
+class ProgressListener(Protocol):
+    """Told how a round advances (the CLI draws a progress bar from it)."""
+
+    def planned(self, total: int) -> None:
+        """The round will measure ``total`` accounts."""
+
+    def advanced(self, measured: int, failed: int) -> None:
+        """So many more accounts were measured or failed."""
+
+
+@dataclass
+class RoundResult:
+    """What a round did."""
+
+    run: RunRecord
+    resumed: RunRecord | None
+    failures: list[FailureRecord]
+    state_changes: list[tuple[AccountRecord, AccountState]] = field(default_factory=list)
+
+
+def default_owner() -> str:
+    """``hostname:pid``: who runs a round, so a later round can tell whether it died."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(run: RunRecord, now: datetime) -> bool:
+    """Whether the process that runs ``run`` still lives.
+
+    On this machine the pid tells at once (a killed collector is found dead immediately);
+    elsewhere, a heartbeat older than ``STALE_AFTER`` means dead.
+    """
+    if now - run.heartbeat_at > STALE_AFTER:
+        return False
+    host, _, pid = run.owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # exists, owned by another user
+            return True
+    return True
+
+
+@dataclass
+class _Outcome:
+    samples: list[NewSample] = field(default_factory=list)
+    failures: list[NewFailure] = field(default_factory=list)
+    changes: list[AccountStateChange] = field(default_factory=list)
+
+
+class _Writer:
+    """The single consumer that commits results, so SQLite sees one writer at a time."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        run_id: int,
+        clock: Clock,
+        client: FediverseClient,
+        progress: ProgressListener | None,
+    ) -> None:
+        self.repo = repo
+        self.run_id = run_id
+        self.clock = clock
+        self.client = client
+        self.listener = progress
+        self.queue: asyncio.Queue[_Outcome | None] = asyncio.Queue()
+        self.measured = 0
+        self.failed = 0
+        self.changes_seen: list[AccountStateChange] = []
+        stats = client.stats
+        # The client may live longer than the round: count only what this round sent.
+        self.base = (
+            stats.requests,
+            stats.rate_limited,
+            stats.rate_limit_wait_seconds,
+            stats.retries,
+        )
+
+    def progress(self) -> RunProgress:
+        """The round's totals so far: results committed plus the client's request figures."""
+        stats = self.client.stats
+        requests, rate_limited, waited, retries = self.base
+        return RunProgress(
+            accounts_measured=self.measured,
+            accounts_failed=self.failed,
+            requests=stats.requests - requests,
+            rate_limited=stats.rate_limited - rate_limited,
+            rate_limit_wait_seconds=round(stats.rate_limit_wait_seconds - waited, 3),
+            retries=stats.retries - retries,
+        )
+
+    async def run(self) -> None:
+        """Commit outcomes as they come, grouping whatever is queued into one transaction."""
+        while True:
+            item = await self.queue.get()
+            done = item is None
+            batch = _Outcome()
+            while item is not None:
+                batch.samples += item.samples
+                batch.failures += item.failures
+                batch.changes += item.changes
+                if self.queue.empty():
+                    break
+                item = self.queue.get_nowait()
+                done = done or item is None
+            if batch.samples or batch.failures or batch.changes:
+                measured = len({s.account_id for s in batch.samples})
+                failed = len({f.account_id for f in batch.failures})
+                self.measured += measured
+                self.failed += failed
+                self.changes_seen += batch.changes
+                await self.repo.commit_batch(
+                    self.run_id,
+                    self.clock(),
+                    self.progress(),
+                    samples=batch.samples,
+                    failures=batch.failures,
+                    state_changes=batch.changes,
+                )
+                if self.listener is not None:
+                    self.listener.advanced(measured, failed)
+            if done:
+                return
+
+
+async def collect_round(
+    repo: Repository,
+    client: FediverseClient,
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    owner: str | None = None,
+    progress: ProgressListener | None = None,
+) -> RoundResult:
+    """Run one round: measure the due accounts, store samples and failures, record the run.
+
+    Returns:
+        The finished run, the interrupted run it resumed (if any), and its failures.
+
+    Raises:
+        RoundInProgress: another round with a live owner holds the database.
+        StorageError: the database refused; the run is marked failed where possible.
+    """
+    now = clock()
+    run, resumed = await repo.start_run(
+        now, owner or default_owner(), lambda r: owner_alive(r, now)
+    )
+    writer = _Writer(repo, run.id, clock, client, progress)
+    try:
+        due = await repo.accounts_to_measure(await _resume_cutoff(repo, resumed))
+        await repo.set_planned(run.id, len(due))
+        if progress is not None:
+            progress.planned(len(due))
+        instances = {i.id: i for i in await repo.list_instances()}
+        by_host: dict[int, list[AccountRecord]] = defaultdict(list)
+        for account in due:
+            by_host[account.instance_id].append(account)
+        writer_task = asyncio.create_task(writer.run())
+        heartbeat_task = asyncio.create_task(_heartbeat(repo, run.id, clock))
+        try:
+            host = _Host(repo, client, settings, clock, writer)
+            async with asyncio.TaskGroup() as group:
+                for instance_id, host_accounts in by_host.items():
+                    group.create_task(host.measure(instances[instance_id], host_accounts))
+            writer.queue.put_nowait(None)
+            await writer_task
+        finally:
+            heartbeat_task.cancel()
+            if not writer_task.done():
+                writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat_task
+    except BaseException as exc:
+        status = (
+            "interrupted"
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+            else "failed"
+        )
+        with contextlib.suppress(Exception):
+            await asyncio.shield(
+                repo.finish_run(
+                    run.id, clock(), writer.progress(), status=status, error=_describe(exc)
+                )
+            )
+        raise
+    finished = await repo.finish_run(run.id, clock(), writer.progress())
+    failures = await repo.run_failures([run.id])
+    return RoundResult(
+        run=finished,
+        resumed=resumed,
+        failures=failures,
+        state_changes=_state_changes(due, writer),
+    )
+
+
+async def _resume_cutoff(repo: Repository, resumed: RunRecord | None) -> datetime | None:
+    """When the round that was cut short began, following a chain of interrupted rounds.
+
+    Two crashes in a row make two interrupted rounds, the second resuming the first: what
+    either of them measured counts, so the cut-off is the start of the first.
+    """
+    if resumed is None:
+        return None
+    root = resumed
+    while root.resumes_run_id is not None:
+        root = await repo.get_run(root.resumes_run_id)
+    return root.started_at
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+        return "stopped before it finished"
+    return str(exc) or type(exc).__name__
+
+
+def _state_changes(
+    due: Sequence[AccountRecord], writer: _Writer
+) -> list[tuple[AccountRecord, AccountState]]:
+    by_id = {a.id: a for a in due}
+    return [(by_id[c.account_id], c.state) for c in writer.changes_seen]
+
+
+async def _heartbeat(repo: Repository, run_id: int, clock: Clock) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await repo.heartbeat(run_id, clock())
+
+
+@dataclass
+class _Host:
+    """One host's share of a round."""
+
+    repo: Repository
+    client: FediverseClient
+    settings: Settings
+    clock: Clock
+    writer: _Writer
+
+    async def measure(self, instance: InstanceRecord, accounts: list[AccountRecord]) -> None:
+        """Measure one host's accounts; each ends with a sample or a recorded reason."""
+        pending: dict[str, list[AccountRecord]] = defaultdict(list)
+        for account in accounts:
+            pending[account.remote_id].append(account)
+        address = instance.address
+        deadline = self.settings.host_deadline
+        try:
+            async with asyncio.timeout(deadline):
+                supports_batch = await self.batch_support(instance)
+                async for measurements in self.client.measure(
+                    address, list(pending), supports_batch=supports_batch
+                ):
+                    self.writer.queue.put_nowait(_outcome(measurements, pending))
+                learned = self.client.batch_support(address)
+                if learned is not None and learned != instance.supports_batch:
+                    await self.repo.set_batch_support(instance.id, learned)
+        except TimeoutError:
+            reason = f"{instance.host} did not finish within the host deadline of {deadline:g} s"
+            self.fail_rest(pending, "deadline", reason)
+        except FediverseError as exc:  # the host as a whole, e.g. a refused address
+            self.fail_rest(pending, exc.code, str(exc))
+        # The client answers for every id; this only guards against a bug there.
+        self.fail_rest(pending, "no_answer", f"{instance.host} gave no answer for it")
+
+    async def batch_support(self, instance: InstanceRecord) -> bool | None:
+        """What we know of the batch call on this host, re-reading NodeInfo when stale."""
+        now = self.clock()
+        recheck = timedelta(hours=self.settings.software_recheck_hours)
+        if instance.info_checked_at is not None and now - instance.info_checked_at <= recheck:
+            return instance.supports_batch
+        info = await self.client.server_info(instance.address)
+        await self.repo.update_instance_info(instance.id, info)
+        return info.supports_batch
+
+    def fail_rest(self, pending: dict[str, list[AccountRecord]], code: str, reason: str) -> None:
+        """Record ``reason`` for every account still pending."""
+        now = self.clock()
+        failures = [
+            NewFailure(a.id, code, reason, now) for group in pending.values() for a in group
+        ]
+        pending.clear()
+        if failures:
+            self.writer.queue.put_nowait(_Outcome(failures=failures))
+
+
+def _outcome(
+    measurements: Sequence[Measurement], pending: dict[str, list[AccountRecord]]
+) -> _Outcome:
+    outcome = _Outcome()
+    for m in measurements:
+        for account in pending.pop(m.remote_id, []):
+            if m.snapshot is not None:
+                snap = m.snapshot
+                if snap.suspended:
+                    # Suspended accounts are served with zeroed counts: not a true sample.
+                    outcome.changes.append(
+                        AccountStateChange(account.id, AccountState.SUSPENDED, m.taken_at)
+                    )
+                    continue
+                outcome.samples.append(
+                    NewSample(
+                        account.id,
+                        m.taken_at,
+                        snap.followers,
+                        snap.following,
+                        snap.statuses,
+                        snap.last_status_at,
+                    )
+                )
+                if snap.moved_to:
+                    outcome.changes.append(
+                        AccountStateChange(
+                            account.id, AccountState.MOVED, m.taken_at, snap.moved_to
+                        )
+                    )
+            else:
+                error = m.error or FediverseError("no answer")
+                outcome.failures.append(NewFailure(account.id, error.code, str(error), m.taken_at))
+                if isinstance(error, AccountNotFound):
+                    outcome.changes.append(
+                        AccountStateChange(account.id, AccountState.GONE, m.taken_at)
+                    )
+    return outcome

@@ -1,0 +1,40 @@
+"""Parsing the times people type: ISO dates, ISO datetimes, and ages such as ``30d``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from fedimeter.errors import InvalidInput
+
+__all__ = ["parse_when"]
+
+_AGE = re.compile(r"^(\d{1,6})\s*([hdw])$")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_when(text: str, now: datetime, *, end_of_day: bool = False) -> datetime:
+    """An aware UTC datetime from ``2026-03-01``, ``2026-03-01T12:00``, ``...Z`` or ``30d``.
+
+    A bare date means the start of that day (UTC), or its last microsecond with
+    ``end_of_day`` (so ``--until 2026-03-01`` includes that day). ``30d``, ``12h`` and ``2w``
+    count back from ``now``. A datetime without an offset is taken as UTC.
+
+    Raises:
+        InvalidInput: the text is none of these.
+    """
+    value = text.strip()
+    age = _AGE.match(value.lower())
+    if age:
+        return now - int(age.group(1)) * _UNITS[age.group(2)]
+    try:
+        if len(value) == 10:  # noqa: PLR2004 - YYYY-MM-DD
+            day = date.fromisoformat(value)
+            moment = time.max if end_of_day else time.min
+            return datetime.combine(day, moment, tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{text!r} is not a date: use YYYY-MM-DD, an ISO datetime, or an age like 30d"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

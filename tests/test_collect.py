@@ -1,0 +1,321 @@
+"""Collection rounds against the simulated fediverse over real sockets, on both backends."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import pytest
+
+from fedimeter.collect import collect_round
+from fedimeter.config import Settings
+from fedimeter.domain.models import AccountState
+from fedimeter.errors import AddressRefused
+from fedimeter.simfedi import Fault, RateLimit, SimFediverse
+from fedimeter.storage.repository import Repository
+from fedimeter.tracking import add_accounts
+from simhelpers import sim_client, stored, track
+
+
+async def test_stored_values_equal_the_served_values(repo: Repository, settings: Settings) -> None:
+    """Each sample holds exactly the counts and last post day the home server served."""
+    world = SimFediverse(seed=1)
+    modern = world.add_instance("modern", version="4.3.2")
+    older = world.add_instance("older", version="4.1.9")
+    # Pleroma serves last_status_at as a full timestamp, Mastodon 3.1+ as a date.
+    ancient = world.add_instance("ancient", software="pleroma", version="2.6.0")
+    accounts = [
+        modern.add_account("alice", followers=1234, following=56, statuses=7890),
+        modern.add_account("bob", followers=0, following=0, statuses=0),
+        older.add_account("carol", followers=10**9, following=1, statuses=42),
+        ancient.add_account("dan", followers=5, following=6, statuses=7),
+    ]
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, accounts)
+        world.advance(days=3)
+        result = await collect_round(repo, client, settings, clock=lambda: world.now)
+    assert result.run.status == "finished"
+    assert (result.run.accounts_planned, result.run.accounts_measured) == (4, 4)
+    assert result.failures == []
+    for sim in accounts:
+        [sample] = await repo.samples((await stored(repo, sim)).id)
+        served = (sim.followers, sim.following, sim.statuses)
+        assert (sample.followers, sample.following, sample.statuses) == served
+        expected_day = None if sim.last_status_at is None else sim.last_status_at.date()
+        assert sample.last_status_at == expected_day
+        assert sample.taken_at == world.now
+
+
+@pytest.mark.parametrize(("version", "batch"), [("4.3.2", True), ("4.2.10", False)])
+async def test_requests_per_round_are_the_minimum(
+    repo: Repository, settings: Settings, version: str, batch: bool
+) -> None:
+    """N accounts cost ceil(N/40) requests on a 4.3+ host and N on an older one."""
+    world = SimFediverse(seed=2)
+    host = world.add_instance("host", version=version, rate_limit=None)
+    accounts = [host.add_account(f"user{i}", followers=i) for i in range(95)]
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, accounts)
+        world.clear_requests()
+        result = await collect_round(repo, client, settings, clock=lambda: world.now)
+        world.clear_requests()
+        # A second round no longer needs NodeInfo: only measurement requests.
+        world.advance(hours=1)
+        second = await collect_round(repo, client, settings, clock=lambda: world.now)
+        measuring = world.count(endpoint="batch") + world.count(endpoint="account")
+    expected = math.ceil(95 / 40) if batch else 95
+    assert result.run.accounts_measured == 95
+    assert second.run.accounts_measured == 95
+    assert measuring == expected
+    assert world.count(endpoint="batch" if batch else "account") == expected
+    assert second.run.requests == expected
+
+
+async def test_no_request_goes_into_an_exhausted_window(
+    repo: Repository, settings: Settings
+) -> None:
+    """With 8 requests per second allowed, 24 requests are paced: no 429, all measured."""
+    world = SimFediverse(seed=3)
+    host = world.add_instance("tight", version="4.2.0", rate_limit=RateLimit(limit=8, window=1.0))
+    accounts = [host.add_account(f"u{i}") for i in range(12)]
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, accounts)
+        result = await collect_round(repo, client, settings, clock=lambda: world.now)
+    assert world.count_over_limit(instance="tight") == 0
+    assert world.count(instance="tight", status=429) == 0
+    assert result.run.accounts_measured == 12
+    assert result.run.rate_limited == 0
+
+
+async def test_a_429_storm_delays_the_host_and_the_round_completes(
+    repo: Repository, settings: Settings
+) -> None:
+    """Behind a proxy that strips rate-limit headers, 429s with Retry-After slow the host down."""
+    world = SimFediverse(seed=4)
+    host = world.add_instance(
+        "stormy",
+        version="4.2.0",
+        rate_limit=RateLimit(limit=3, window=1.0, retry_after=True, send_headers=False),
+    )
+    calm = world.add_instance("calm", version="4.3.0", rate_limit=None)
+    accounts = [host.add_account(f"u{i}") for i in range(6)]
+    others = [calm.add_account(f"c{i}") for i in range(3)]
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, accounts + others)
+        world.clear_requests()
+        result = await collect_round(repo, client, settings, clock=lambda: world.now)
+    assert result.run.status == "finished"
+    assert result.run.accounts_measured == 9
+    assert result.failures == []
+    assert result.run.rate_limited >= 1
+    assert world.count(instance="stormy", status=429) == result.run.rate_limited
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault(kind="status", status=503), "unavailable"),
+        (Fault(kind="status", status=500), "unavailable"),
+        (Fault(kind="timeout"), "unavailable"),
+        (Fault(kind="malformed"), "bad_response"),
+        (Fault(kind="html"), "bad_response"),
+        (Fault(kind="status", status=401), "access_denied"),
+    ],
+    ids=["503", "500", "timeout", "malformed", "html", "401"],
+)
+async def test_a_failing_host_gives_reasons_and_the_rest_is_measured(
+    repo: Repository, settings: Settings, fault: Fault, code: str
+) -> None:
+    """Every account of a failing host gets a recorded reason; other hosts are measured."""
+    quick = settings.model_copy(update={"read_timeout": 0.3, "max_retries": 1})
+    world = SimFediverse(seed=5)
+    bad = world.add_instance("bad", version="4.3.0", rate_limit=None)
+    good = world.add_instance("good", version="4.1.0", rate_limit=None)
+    victims = [bad.add_account(f"v{i}") for i in range(3)]
+    fine = [good.add_account(f"f{i}") for i in range(3)]
+    async with world.serving(), sim_client(quick, world) as client:
+        await track(repo, client, victims + fine)
+        bad.faults.append(fault)
+        result = await collect_round(repo, client, quick, clock=lambda: world.now)
+    assert result.run.status == "finished"
+    assert result.run.accounts_measured == 3
+    assert result.run.accounts_failed == 3
+    failed = {f.handle.username: f for f in result.failures}
+    assert set(failed) == {"v0", "v1", "v2"}
+    assert {f.code for f in failed.values()} == {code}
+    assert all(f.reason for f in failed.values())
+    for sim in victims:
+        record = await stored(repo, sim)
+        assert record.state is AccountState.ACTIVE  # failing is not gone: measured next round
+        assert record.last_error_code == code
+        assert await repo.samples(record.id) == []
+    for sim in fine:
+        assert len(await repo.samples((await stored(repo, sim)).id)) == 1
+
+
+async def test_suspended_moved_and_gone_accounts_are_marked_and_kept(
+    repo: Repository, settings: Settings
+) -> None:
+    """Suspended, moved and deleted accounts change state, keep history, leave the rounds."""
+    world = SimFediverse(seed=6)
+    host = world.add_instance("host", version="4.3.0", rate_limit=None)
+    new_home = world.add_instance("newhome", version="4.3.0", rate_limit=None)
+    keep, suspended, mover, deleted = (host.add_account(n) for n in ("keep", "sus", "mover", "del"))
+    target = new_home.add_account("mover")
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, [keep, suspended, mover, deleted])
+        await collect_round(repo, client, settings, clock=lambda: world.now)
+        world.advance(days=1)
+        suspended.suspended = True
+        mover.moved_to = target
+        deleted.deleted = True
+        second = await collect_round(repo, client, settings, clock=lambda: world.now)
+        world.advance(days=1)
+        third = await collect_round(repo, client, settings, clock=lambda: world.now)
+    changes = {a.handle.username: s for a, s in second.state_changes}
+    assert changes == {
+        "sus": AccountState.SUSPENDED,
+        "mover": AccountState.MOVED,
+        "del": AccountState.GONE,
+    }
+    assert (await stored(repo, suspended)).state is AccountState.SUSPENDED
+    assert len(await repo.samples((await stored(repo, suspended)).id)) == 1  # zeroes not stored
+    moved = await stored(repo, mover)
+    assert moved.state is AccountState.MOVED
+    assert moved.moved_to == target.acct
+    assert len(await repo.samples(moved.id)) == 2
+    assert (await stored(repo, deleted)).state is AccountState.GONE
+    assert third.run.accounts_planned == 1
+
+
+async def test_handles_on_another_domain_resolve_through_webfinger(
+    repo: Repository, settings: Settings
+) -> None:
+    """user@example.com served by social.example.com: stored under its domain, measured at home."""
+    world = SimFediverse(seed=7)
+    host = world.add_instance("social", version="4.3.0", account_domain="alias", rate_limit=None)
+    alice = host.add_account("alice", followers=77)
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, [alice])
+        result = await collect_round(repo, client, settings, clock=lambda: world.now)
+        record = await stored(repo, alice)
+        assert record.handle.domain == host.domain
+        assert record.instance_host == host.address.authority
+        assert host.domain != host.address.authority
+    assert result.run.accounts_measured == 1
+    [sample] = await repo.samples(record.id)
+    assert sample.followers == 77
+
+
+async def test_profile_urls_are_tracked_under_their_canonical_handle(
+    repo: Repository, settings: Settings
+) -> None:
+    """http://127.0.0.1:PORT/@user adds the same account as its handle would."""
+    world = SimFediverse(seed=8)
+    host = world.add_instance("social", version="4.3.0", rate_limit=None)
+    alice = host.add_account("Alice")
+    async with world.serving(), sim_client(settings, world) as client:
+        [outcome] = await add_accounts(repo, client, [alice.profile_url])
+        [again] = await add_accounts(repo, client, [f"@alice@{host.domain}"])
+    assert outcome.status == "added"
+    assert outcome.account is not None
+    assert outcome.account.handle.acct == alice.acct
+    assert again.status == "already"
+
+
+async def test_private_addresses_are_refused_by_default(
+    repo: Repository, settings: Settings
+) -> None:
+    """Without allow_private_addresses nothing is sent to 127.0.0.1 and the reason says why."""
+    strict = settings.model_copy(update={"allow_private_addresses": False})
+    world = SimFediverse(seed=9)
+    host = world.add_instance("local", version="4.3.0")
+    alice = host.add_account("alice")
+    async with world.serving():
+        async with sim_client(strict, world) as client:
+            [outcome] = await add_accounts(repo, client, [f"@{alice.acct}"], default_scheme="http")
+        assert outcome.status == "failed"
+        assert isinstance(outcome.error, AddressRefused)
+        assert "allow_private_addresses" in str(outcome.error)
+        # An account tracked while the setting was on is not measured once it is off.
+        async with sim_client(settings, world) as client:
+            await track(repo, client, [alice])
+        world.clear_requests()
+        async with sim_client(strict, world) as client:
+            result = await collect_round(repo, client, strict, clock=lambda: world.now)
+        assert world.requests == []
+    [failure] = result.failures
+    assert failure.code == "address_refused"
+
+
+async def test_a_round_resumes_one_whose_process_died(repo: Repository, settings: Settings) -> None:
+    """After a dead round measured some accounts, the next measures only the rest."""
+    world = SimFediverse(seed=10)
+    host = world.add_instance("host", version="4.1.0", rate_limit=None)
+    accounts = [host.add_account(f"u{i}") for i in range(5)]
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, accounts)
+        first = await collect_round(repo, client, settings, clock=lambda: world.now)
+        world.advance(days=1)
+        # A round started by a process that no longer exists on this machine, having measured
+        # two accounts before it died.
+        dead_owner = f"{socket.gethostname()}:{2**22 + 12345}"
+        dead, _ = await repo.start_run(world.now, dead_owner, lambda _: False)
+        measured_ids = [(await stored(repo, a)).id for a in accounts[:2]]
+        from fedimeter.storage.records import NewSample, RunProgress
+
+        await repo.commit_batch(
+            dead.id,
+            world.now,
+            RunProgress(accounts_measured=2),
+            samples=[NewSample(i, world.now, 1, 1, 1, None) for i in measured_ids],
+        )
+        world.advance(minutes=5)
+        world.clear_requests()
+        resumed = await collect_round(repo, client, settings, clock=lambda: world.now)
+    assert resumed.resumed is not None
+    assert resumed.resumed.id == dead.id
+    assert (await repo.get_run(dead.id)).status == "interrupted"
+    assert resumed.run.accounts_planned == 3
+    assert world.count(endpoint="account") == 3
+    for sim in accounts:
+        assert len(await repo.samples((await stored(repo, sim)).id)) == 2
+    assert first.run.accounts_measured == 5
+
+
+async def test_two_crashes_in_a_row_still_measure_each_account_once(
+    repo: Repository, settings: Settings
+) -> None:
+    """A chain of interrupted rounds is resumed from its first round's start."""
+    world = SimFediverse(seed=11)
+    host = world.add_instance("host", version="4.1.0", rate_limit=None)
+    accounts = [host.add_account(f"u{i}") for i in range(6)]
+    from fedimeter.storage.records import NewSample, RunProgress
+
+    dead_owner = f"{socket.gethostname()}:{2**22 + 12345}"
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, accounts)
+        ids = [(await stored(repo, a)).id for a in accounts]
+        first, _ = await repo.start_run(world.now, dead_owner, lambda _: False)
+        await repo.commit_batch(
+            first.id,
+            world.now,
+            RunProgress(),
+            samples=[NewSample(ids[0], world.now, 1, 1, 1, None)],
+        )
+        world.advance(minutes=1)
+        second, resumed = await repo.start_run(world.now, dead_owner, lambda _: False)
+        assert resumed is not None
+        await repo.commit_batch(
+            second.id,
+            world.now,
+            RunProgress(),
+            samples=[NewSample(ids[1], world.now, 1, 1, 1, None)],
+        )
+        world.advance(minutes=1)
+        third = await collect_round(repo, client, settings, clock=lambda: world.now)
+    assert third.resumed is not None
+    assert third.resumed.id == second.id
+    assert third.run.accounts_planned == 4
+    for account_id in ids:
+        assert len(await repo.samples(account_id)) == 1

@@ -1,0 +1,120 @@
+"""kill -9 during a round: the database stays consistent and the next round finishes the job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import text
+
+from fedimeter.config import Settings
+from fedimeter.simfedi import SimFediverse
+from fedimeter.storage.database import Database
+from fedimeter.storage.repository import Repository
+from simhelpers import sim_client, track
+
+pytestmark = pytest.mark.slow
+
+ACCOUNTS = 60
+
+
+async def _setup(settings: Settings, world: SimFediverse) -> None:
+    db = await Database.open(settings.database_url)
+    try:
+        async with sim_client(settings, world) as client:
+            host = world.instance("host")
+            await track(Repository(db), client, [host.account(f"u{i}") for i in range(ACCOUNTS)])
+    finally:
+        await db.close()
+
+
+async def _count(url: str) -> int:
+    db = await Database.open(url, migrate=False)
+    try:
+        return await Repository(db).count_samples()
+    finally:
+        await db.close()
+
+
+def _collector(settings: Settings) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        FEDIMETER_DATABASE_URL=settings.database_url,
+        FEDIMETER_ALLOW_PRIVATE_ADDRESSES="true",
+        FEDIMETER_DEFAULT_SCHEME="http",
+        FEDIMETER_PER_HOST_CONCURRENCY="1",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "fedimeter", "collect", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _kill_after(settings: Settings, samples: int) -> None:
+    """Start a collector and kill -9 it once the database holds ``samples`` samples."""
+    process = _collector(settings)
+    deadline = time.monotonic() + 60
+    try:
+        while asyncio.run(_count(settings.database_url)) < samples:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the collector made no progress"
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+async def _check(url: str) -> tuple[list[str], dict[int, int], str]:
+    db = await Database.open(url, migrate=False)
+    try:
+        repo = Repository(db)
+        statuses = [r.status for r in reversed(await repo.list_runs())]
+        counts = {}
+        for account, _ in await repo.list_accounts():
+            counts[account.id] = len(await repo.samples(account.id))
+        async with db.connect() as conn:
+            if db.dialect == "sqlite":
+                integrity = (await conn.execute(text("PRAGMA integrity_check"))).scalar_one()
+            else:
+                orphans = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM account_samples s"
+                            " LEFT JOIN accounts a ON a.id = s.account_id WHERE a.id IS NULL"
+                        )
+                    )
+                ).scalar_one()
+                integrity = "ok" if orphans == 0 else f"{orphans} orphan samples"
+        return statuses, counts, integrity
+    finally:
+        await db.close()
+
+
+def test_kill_9_twice_then_a_round_leaves_one_sample_per_account(settings: Settings) -> None:
+    """Two collectors killed mid-round, then a third: every account measured exactly once."""
+    world = SimFediverse(seed=12)
+    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=(0.02, 0.02))
+    for i in range(ACCOUNTS):
+        host.add_account(f"u{i}")
+    with world.run_in_thread():
+        asyncio.run(_setup(settings, world))
+        _kill_after(settings, 10)
+        _kill_after(settings, 30)
+        after_kills = asyncio.run(_count(settings.database_url))
+        finisher = _collector(settings)
+        out, err = finisher.communicate(timeout=120)
+    assert finisher.returncode == 0, err.decode()
+    assert 30 <= after_kills < ACCOUNTS
+    statuses, counts, integrity = asyncio.run(_check(settings.database_url))
+    assert integrity == "ok"
+    assert statuses == ["interrupted", "interrupted", "finished"]
+    assert set(counts.values()) == {1}
+    assert len(counts) == ACCOUNTS
+    assert b'"resumes_run_id": 2' in out
