@@ -149,6 +149,13 @@ def test_collect_then_list_and_samples(env: dict[str, str], world: SimFediverse)
     assert [s["followers"] for s in samples["samples"]] == [100, 110]
 
 
+def test_collect_with_nothing_tracked_says_what_to_do(env: dict[str, str]) -> None:
+    """An empty round exits 0 and tells how to add an account."""
+    result = invoke("collect")
+    assert result.exit_code == 0
+    assert "fedimeter track add" in result.stdout
+
+
 def test_collect_json_reports_failures(env: dict[str, str], world: SimFediverse) -> None:
     """A failing host shows up in collect --json with a code and reason per account."""
     carol = account(world, "old", "carol")

@@ -57,8 +57,10 @@ def _collector(settings: Settings) -> subprocess.Popen[bytes]:
     )
 
 
-def _kill_after(settings: Settings, samples: int) -> None:
-    """Start a collector and kill -9 it once the database holds ``samples`` samples."""
+def _kill_after(
+    settings: Settings, samples: int, sig: signal.Signals = signal.SIGKILL
+) -> subprocess.Popen[bytes]:
+    """Start a collector and send it ``sig`` once the database holds ``samples`` samples."""
     process = _collector(settings)
     deadline = time.monotonic() + 60
     try:
@@ -67,8 +69,9 @@ def _kill_after(settings: Settings, samples: int) -> None:
             assert time.monotonic() < deadline, "the collector made no progress"
             time.sleep(0.02)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.send_signal(sig)
+        process.wait(timeout=30)
+    return process
 
 
 async def _check(url: str) -> tuple[list[str], dict[int, int], str]:
@@ -118,3 +121,26 @@ def test_kill_9_twice_then_a_round_leaves_one_sample_per_account(settings: Setti
     assert set(counts.values()) == {1}
     assert len(counts) == ACCOUNTS
     assert b'"resumes_run_id": 2' in out
+
+
+def test_sigterm_records_the_round_as_interrupted(settings: Settings) -> None:
+    """SIGTERM stops a collector cleanly: exit 143, round interrupted, then resumed."""
+    world = SimFediverse(seed=13)
+    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=(0.02, 0.02))
+    for i in range(ACCOUNTS):
+        host.add_account(f"u{i}")
+    with world.run_in_thread():
+        asyncio.run(_setup(settings, world))
+        stopped = _kill_after(settings, 10, signal.SIGTERM)
+        assert stopped.stderr is not None
+        assert stopped.returncode == 143
+        assert stopped.stderr.read().decode().strip() == "terminated"
+        statuses, _, _ = asyncio.run(_check(settings.database_url))
+        assert statuses == ["interrupted"]
+        finisher = _collector(settings)
+        _, err = finisher.communicate(timeout=120)
+    assert finisher.returncode == 0, err.decode()
+    statuses, counts, integrity = asyncio.run(_check(settings.database_url))
+    assert integrity == "ok"
+    assert statuses == ["interrupted", "finished"]
+    assert set(counts.values()) == {1}

@@ -1,5 +1,6 @@
 import asyncio
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -363,6 +364,40 @@ async def test_unresolvable_name_is_a_connection_failure() -> None:
     with pytest.raises(RemoteUnavailable, match=r"nowhere\.test could not be reached"):
         await fetcher(transport).get_json("http://nowhere.test/")
     await transport.aclose()
+
+
+async def test_a_name_not_in_dns_fails_at_once_without_retries() -> None:
+    """NXDOMAIN is an answer: one lookup, no retries, a message saying the name does not exist."""
+    lookups: list[str] = []
+
+    async def nxdomain(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    transport = GuardedTransport(make_settings(), resolver=nxdomain)
+    with pytest.raises(RemoteUnavailable, match=r"nowhere\.test does not exist"):
+        await fetcher(transport).get_json("http://nowhere.test/")
+    await transport.aclose()
+    assert lookups == ["nowhere.test"]
+
+
+async def test_a_resolver_in_trouble_is_retried() -> None:
+    """EAI_AGAIN (temporary failure) is retried like any connection failure."""
+    lookups: list[str] = []
+
+    async def flaky(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    async def no_sleep(_seconds: float) -> None:
+        return None
+
+    settings = make_settings(max_retries=2)
+    transport = GuardedTransport(settings, resolver=flaky)
+    with pytest.raises(RemoteUnavailable, match="could not be reached"):
+        await Fetcher(settings, transport, sleep=no_sleep).get_json("http://nowhere.test/")
+    await transport.aclose()
+    assert len(lookups) == 3
 
 
 async def test_slow_drip_is_cut_off_by_the_request_deadline() -> None:

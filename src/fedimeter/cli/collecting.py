@@ -72,6 +72,13 @@ def _failures_table(failures: list[FailureRecord]) -> Table:
 
 
 def _print_result(cli: CliState, result: RoundResult) -> None:
+    if result.run.accounts_planned == 0 and result.resumed is None:
+        cli.out.print(
+            "Nothing to measure: no tracked account is active."
+            " Add one with: fedimeter track add @user@host",
+            markup=False,
+        )
+        return
     if result.resumed is not None:
         cli.out.print(
             f"Round {result.resumed.id} was interrupted; this round measured what it missed.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -88,12 +89,45 @@ def fail(ctx: typer.Context, error: FedimeterError) -> NoReturn:
     raise typer.Exit(exit_code(error))
 
 
-def run(ctx: typer.Context, coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a service coroutine; turn fedimeter errors and Ctrl-C into clean exits."""
+async def _cancelled_by_sigterm(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine``; SIGTERM (systemd stop, ``kill``) cancels it like Ctrl-C does."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
-        return asyncio.run(coroutine)
+        return await coroutine
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+class _Terminated(Exception):
+    """SIGTERM stopped the command."""
+
+
+def run(ctx: typer.Context, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a service coroutine; turn fedimeter errors, Ctrl-C and SIGTERM into clean exits.
+
+    Cancelling lets a round record itself as interrupted, so the next one resumes it.
+    """
+    try:
+        return asyncio.run(_cancelled_by_sigterm(coroutine))
     except FedimeterError as error:
         fail(ctx, error)
     except KeyboardInterrupt:
         state(ctx).err.print("interrupted", markup=False)
         sys.exit(130)
+    except _Terminated:
+        state(ctx).err.print("terminated", markup=False)
+        sys.exit(143)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import httpcore
 import httpx
 
+from fedimeter.errors import RemoteUnavailable
 from fedimeter.fediverse.netguard import check_address, ip_literal
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ Resolver: TypeAlias = Callable[[str, int], Awaitable[Sequence[str]]]
 
 # Seconds an idle keep-alive connection stays open.
 _KEEPALIVE_EXPIRY = 30.0
+#: getaddrinfo errors that mean the name does not exist, as opposed to a resolver in trouble
+#: (EAI_AGAIN), which is worth retrying.
+_NO_SUCH_NAME = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -132,6 +138,11 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                 answers = await self._resolver(host, port)
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} took longer than {limit} s") from None
+        except socket.gaierror as exc:
+            if exc.errno in _NO_SUCH_NAME:
+                # An answer, not a failure: retrying a typo only makes the person wait.
+                raise RemoteUnavailable(f"{host} does not exist (the name is not in DNS)") from None
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
         addresses: list[IPAddress] = []
