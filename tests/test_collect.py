@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 
@@ -319,3 +320,55 @@ async def test_two_crashes_in_a_row_still_measure_each_account_once(
     assert third.run.accounts_planned == 4
     for account_id in ids:
         assert len(await repo.samples(account_id)) == 1
+
+
+async def test_a_slow_host_does_not_hold_up_the_others(
+    repo: Repository, settings: Settings
+) -> None:
+    """A fast host is measured in full while a slow one is still answering."""
+    world = SimFediverse(seed=14)
+    slow = world.add_instance("slow", version="4.1.0", rate_limit=None, latency=(0.4, 0.4))
+    fast = world.add_instance("fast", version="4.1.0", rate_limit=None)
+    accounts = [slow.add_account(f"s{i}") for i in range(3)]
+    accounts += [fast.add_account(f"f{i}") for i in range(8)]
+    patient = settings.model_copy(update={"per_host_concurrency": 1, "read_timeout": 5.0})
+    async with world.serving(), sim_client(patient, world) as client:
+        await track(repo, client, accounts)
+        world.clear_requests()
+        result = await collect_round(repo, client, patient, clock=lambda: world.now)
+    assert result.run.accounts_measured == 11
+    measured = [r for r in world.requests if r.endpoint == "account"]
+    finished = [(r.instance, r.finished) for r in measured if r.finished is not None]
+    assert len(finished) == 11
+    fast_done = max(t for name, t in finished if name == "fast")
+    slow_done = max(t for name, t in finished if name == "slow")
+    slow_started = min(r.started for r in measured if r.instance == "slow")
+    assert fast_done < slow_started + 0.4  # all 8 fast answers within the first slow answer
+    assert slow_done - slow_started >= 1.1  # the slow host really took its three answers' time
+
+
+async def test_a_host_past_its_deadline_gets_a_reason_and_the_round_ends(
+    repo: Repository, settings: Settings
+) -> None:
+    """A host that hangs is cut off at host_deadline; its accounts say so; others are measured."""
+    bounded = settings.model_copy(
+        update={"host_deadline": 1.0, "read_timeout": 30.0, "request_deadline": 30.0}
+    )
+    world = SimFediverse(seed=15)
+    stuck = world.add_instance("stuck", version="4.3.0", rate_limit=None)
+    fine = world.add_instance("fine", version="4.3.0", rate_limit=None)
+    victims = [stuck.add_account(f"v{i}") for i in range(2)]
+    others = [fine.add_account(f"o{i}") for i in range(2)]
+    async with world.serving(), sim_client(bounded, world) as client:
+        await track(repo, client, victims + others)
+        stuck.faults.append(Fault(kind="timeout", endpoint="batch"))
+        started = asyncio.get_running_loop().time()
+        result = await collect_round(repo, client, bounded, clock=lambda: world.now)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert elapsed < 5
+    assert result.run.accounts_measured == 2
+    assert {f.handle.username: f.code for f in result.failures} == {
+        "v0": "deadline",
+        "v1": "deadline",
+    }
+    assert "host deadline of 1 s" in result.failures[0].reason
