@@ -11,7 +11,7 @@ import pytest
 from fedimeter.collect import collect_round
 from fedimeter.config import Settings
 from fedimeter.domain.models import AccountState
-from fedimeter.errors import AddressRefused
+from fedimeter.errors import AddressRefused, StorageError
 from fedimeter.simfedi import Fault, RateLimit, SimFediverse
 from fedimeter.storage.repository import Repository
 from fedimeter.tracking import add_accounts
@@ -372,3 +372,32 @@ async def test_a_host_past_its_deadline_gets_a_reason_and_the_round_ends(
         "v1": "deadline",
     }
     assert "host deadline of 1 s" in result.failures[0].reason
+
+
+class _FailingWrites(Repository):
+    """A repository whose batch commits fail, as on a full disk."""
+
+    async def commit_batch(self, *_args: object, **_kwargs: object) -> None:
+        """Refuse every batch."""
+        raise StorageError("cannot write to the database: database or disk is full")
+
+
+async def test_a_storage_failure_stops_the_round_with_one_error(
+    repo: Repository, settings: Settings
+) -> None:
+    """When batches cannot be stored the round stops at once with StorageError, marked failed."""
+    world = SimFediverse(seed=16)
+    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=(0.05, 0.05))
+    accounts = [host.add_account(f"u{i}") for i in range(40)]
+    slow = settings.model_copy(update={"per_host_concurrency": 1})
+    async with world.serving(), sim_client(slow, world) as client:
+        await track(repo, client, accounts)
+        world.clear_requests()
+        with pytest.raises(StorageError, match="disk is full"):
+            await collect_round(_FailingWrites(repo.db), client, slow, clock=lambda: world.now)
+        sent = world.count(endpoint="account")
+    assert sent < 10  # measuring stopped instead of running through all 40 accounts
+    [run] = await repo.list_runs()
+    assert run.status == "failed"
+    assert "disk is full" in (run.error or "")
+    assert await repo.count_samples() == 0

@@ -205,19 +205,25 @@ async def collect_round(
         by_host: dict[int, list[AccountRecord]] = defaultdict(list)
         for account in due:
             by_host[account.instance_id].append(account)
-        writer_task = asyncio.create_task(writer.run())
+        host = _Host(repo, client, settings, clock, writer)
+
+        async def measure_hosts() -> None:
+            async with asyncio.TaskGroup() as hosts:
+                for instance_id, host_accounts in by_host.items():
+                    hosts.create_task(host.measure(instances[instance_id], host_accounts))
+            writer.queue.put_nowait(None)
+
         heartbeat_task = asyncio.create_task(_heartbeat(repo, run.id, clock))
         try:
-            host = _Host(repo, client, settings, clock, writer)
+            # One group: if the writer fails (disk full, database gone), measuring stops at
+            # once instead of sending requests whose results cannot be kept.
             async with asyncio.TaskGroup() as group:
-                for instance_id, host_accounts in by_host.items():
-                    group.create_task(host.measure(instances[instance_id], host_accounts))
-            writer.queue.put_nowait(None)
-            await writer_task
+                group.create_task(writer.run())
+                group.create_task(measure_hosts())
+        except BaseExceptionGroup as group_error:
+            raise _first_error(group_error) from None
         finally:
             heartbeat_task.cancel()
-            if not writer_task.done():
-                writer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat_task
     except BaseException as exc:
@@ -255,6 +261,12 @@ async def _resume_cutoff(repo: Repository, resumed: RunRecord | None) -> datetim
     while root.resumes_run_id is not None:
         root = await repo.get_run(root.resumes_run_id)
     return root.started_at
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error inside nested task groups, so callers see a FedimeterError, not a group."""
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _describe(exc: BaseException) -> str:
