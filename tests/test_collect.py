@@ -401,3 +401,35 @@ async def test_a_storage_failure_stops_the_round_with_one_error(
     assert run.status == "failed"
     assert "disk is full" in (run.error or "")
     assert await repo.count_samples() == 0
+
+
+async def test_a_stopped_round_commits_what_it_has_and_is_resumed(
+    repo: Repository, settings: Settings
+) -> None:
+    """Setting stop ends the round as interrupted, keeps every result, and the next resumes."""
+    world = SimFediverse(seed=17)
+    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=(0.05, 0.05))
+    accounts = [host.add_account(f"u{i}") for i in range(30)]
+    one_at_a_time = settings.model_copy(update={"per_host_concurrency": 1})
+    stop = asyncio.Event()
+    async with world.serving(), sim_client(one_at_a_time, world) as client:
+        await track(repo, client, accounts)
+        world.clear_requests()
+        round_task = asyncio.create_task(
+            collect_round(repo, client, one_at_a_time, clock=lambda: world.now, stop=stop)
+        )
+        while await repo.count_samples() < 5:
+            await asyncio.sleep(0.01)
+        stop.set()
+        stopped = await asyncio.wait_for(round_task, timeout=5)
+        answered = world.count(endpoint="account", status=200)
+        kept = await repo.count_samples()
+        world.advance(minutes=1)
+        resumed = await collect_round(repo, client, one_at_a_time, clock=lambda: world.now)
+    assert stopped.run.status == "interrupted"
+    # What was committed before the stop stays; answers still on the wire are abandoned.
+    assert 5 <= kept <= answered
+    assert kept == stopped.run.accounts_measured
+    assert resumed.resumed is not None
+    assert resumed.run.accounts_planned == 30 - kept
+    assert await repo.count_samples() == 30

@@ -15,7 +15,7 @@ import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fedimeter.clock import Clock, utc_now
 from fedimeter.domain.models import AccountState
@@ -31,7 +31,7 @@ from fedimeter.storage.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Coroutine, Sequence
     from datetime import datetime
 
     from fedimeter.config import Settings
@@ -181,8 +181,14 @@ async def collect_round(
     clock: Clock = utc_now,
     owner: str | None = None,
     progress: ProgressListener | None = None,
+    on_start: Callable[[RunRecord], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RoundResult:
     """Run one round: measure the due accounts, store samples and failures, record the run.
+
+    ``on_start`` is told the run as soon as it is recorded. Setting ``stop`` ends the round
+    early but cleanly: requests still in flight are abandoned, every result already received
+    is committed, and the run is recorded as interrupted so the next round resumes it.
 
     Returns:
         The finished run, the interrupted run it resumed (if any), and its failures.
@@ -196,36 +202,15 @@ async def collect_round(
         now, owner or default_owner(), lambda r: owner_alive(r, now)
     )
     writer = _Writer(repo, run.id, clock, client, progress)
+    if on_start is not None:
+        on_start(run)
     try:
         due = await repo.accounts_to_measure(await _resume_cutoff(repo, resumed))
         await repo.set_planned(run.id, len(due))
         if progress is not None:
             progress.planned(len(due))
-        instances = {i.id: i for i in await repo.list_instances()}
-        by_host: dict[int, list[AccountRecord]] = defaultdict(list)
-        for account in due:
-            by_host[account.instance_id].append(account)
         host = _Host(repo, client, settings, clock, writer)
-
-        async def measure_hosts() -> None:
-            async with asyncio.TaskGroup() as hosts:
-                for instance_id, host_accounts in by_host.items():
-                    hosts.create_task(host.measure(instances[instance_id], host_accounts))
-            writer.queue.put_nowait(None)
-
-        heartbeat_task = asyncio.create_task(_heartbeat(repo, run.id, clock))
-        try:
-            # One group: if the writer fails (disk full, database gone), measuring stops at
-            # once instead of sending requests whose results cannot be kept.
-            async with asyncio.TaskGroup() as group:
-                group.create_task(writer.run())
-                group.create_task(measure_hosts())
-        except BaseExceptionGroup as group_error:
-            raise _first_error(group_error) from None
-        finally:
-            heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat_task
+        await _measure_and_write(host, run.id, due, stop)
     except BaseException as exc:
         status = (
             "interrupted"
@@ -239,14 +224,73 @@ async def collect_round(
                 )
             )
         raise
-    finished = await repo.finish_run(run.id, clock(), writer.progress())
-    failures = await repo.run_failures([run.id])
+    stopped = stop is not None and stop.is_set()
+    finished = await repo.finish_run(
+        run.id,
+        clock(),
+        writer.progress(),
+        status="interrupted" if stopped else "finished",
+        error="stopped before it finished" if stopped else None,
+    )
     return RoundResult(
         run=finished,
         resumed=resumed,
-        failures=failures,
+        failures=await repo.run_failures([run.id]),
         state_changes=_state_changes(due, writer),
     )
+
+
+async def _measure_and_write(
+    host: _Host, run_id: int, due: list[AccountRecord], stop: asyncio.Event | None
+) -> None:
+    """Measure every host while the writer commits; stop early and cleanly when asked."""
+    instances = {i.id: i for i in await host.repo.list_instances()}
+    by_host: dict[int, list[AccountRecord]] = defaultdict(list)
+    for account in due:
+        by_host[account.instance_id].append(account)
+
+    async def measure_hosts() -> None:
+        async with asyncio.TaskGroup() as hosts:
+            for instance_id, host_accounts in by_host.items():
+                hosts.create_task(host.measure(instances[instance_id], host_accounts))
+
+    async def measure_then_close() -> None:
+        await _unless_stopped(measure_hosts(), stop)
+        # Finished or stopped: the writer commits what is queued, then ends.
+        host.writer.queue.put_nowait(None)
+
+    heartbeat_task = asyncio.create_task(_heartbeat(host.repo, run_id, host.clock))
+    try:
+        # One group: if the writer fails (disk full, database gone), measuring stops at once
+        # instead of sending requests whose results cannot be kept.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(host.writer.run())
+            group.create_task(measure_then_close())
+    except BaseExceptionGroup as group_error:
+        raise _first_error(group_error) from None
+    finally:
+        heartbeat_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat_task
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
+    """Await ``work``, cancelling it if ``stop`` is set first."""
+    task = asyncio.ensure_future(work)
+    if stop is None:
+        await task
+        return
+    watcher = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return
+    await task
 
 
 async def _resume_cutoff(repo: Repository, resumed: RunRecord | None) -> datetime | None:

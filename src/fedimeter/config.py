@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +20,8 @@ from pydantic_settings import (
 )
 
 from fedimeter import __version__
-from fedimeter.errors import ConfigError
+from fedimeter.domain.schedule import DEFAULT_SCHEDULE, parse_schedule
+from fedimeter.errors import ConfigError, InvalidInput
 
 __all__ = ["Settings", "default_config_file", "default_database_url", "load_settings"]
 
@@ -125,9 +126,39 @@ class Settings(BaseSettings):
     batch_size: int = Field(
         default=40, ge=1, le=40, description="Accounts per batch call (Mastodon allows 40)."
     )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for write calls to the API; without it the server only"
+        " listens on 127.0.0.1.",
+    )
+    read_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for read calls; without it reads are open.",
+    )
+    schedule: str = Field(
+        default=DEFAULT_SCHEDULE,
+        description="When the server collects: a cron expression in UTC or an interval (6h).",
+    )
     software_recheck_hours: float = Field(
         default=24.0, gt=0, description="How often a host's software and version are re-read."
     )
+
+    @field_validator("api_token", "read_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:  # noqa: PLR2004
+            raise ValueError("use at least 16 characters, e.g. from `openssl rand -hex 32`")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        try:
+            return parse_schedule(value).text
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("database_url")
     @classmethod

@@ -78,6 +78,13 @@ def _record(cls: type[_T], row: Row[Any]) -> _T:
     return cls(**{k: v for k, v in row._mapping.items() if k in names})  # noqa: SLF001
 
 
+def _state_values(states: Collection[AccountState] | None) -> list[str]:
+    """The stored values of ``states``; every state but untracked when None."""
+    if states is None:
+        return [s.value for s in AccountState if s is not AccountState.UNTRACKED]
+    return [s.value for s in states]
+
+
 class Repository:
     """Reads and writes through one ``Database``."""
 
@@ -243,14 +250,14 @@ class Repository:
         return _account(row)
 
     async def list_accounts(
-        self, states: Collection[AccountState] | None = None
+        self,
+        states: Collection[AccountState] | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[tuple[AccountRecord, SampleRecord | None]]:
         """Accounts (all states but untracked by default) with their latest sample, by handle."""
-        wanted = (
-            [s.value for s in states]
-            if states is not None
-            else [s.value for s in AccountState if s is not AccountState.UNTRACKED]
-        )
+        wanted = _state_values(states)
         latest = (
             select(
                 account_samples.c.account_id,
@@ -280,6 +287,8 @@ class Repository:
             )
             .where(accounts.c.state.in_(wanted))
             .order_by(accounts.c.acct_key)
+            .limit(limit)
+            .offset(offset)
         )
         async with self.db.connect() as conn:
             rows = await conn.execute(stmt)
@@ -301,6 +310,12 @@ class Repository:
                 )
                 result.append((_account(row), sample))
             return result
+
+    async def count_accounts(self, states: Collection[AccountState] | None = None) -> int:
+        """How many accounts are in ``states`` (all but untracked by default)."""
+        stmt = select(func.count()).where(accounts.c.state.in_(_state_values(states)))
+        async with self.db.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
 
     async def accounts_to_measure(self, since: datetime | None) -> list[AccountRecord]:
         """Active accounts, less those already sampled at or after ``since`` (when given)."""
@@ -363,6 +378,22 @@ class Repository:
             stmt = stmt.where(account_samples.c.taken_at <= until)
         async with self.db.connect() as conn:
             return [_record(SampleRecord, row) for row in await conn.execute(stmt)]
+
+    async def sample_at_or_before(
+        self, account_id: int, moment: datetime | None = None
+    ) -> SampleRecord | None:
+        """The newest sample of an account taken at or before ``moment`` (or at all)."""
+        stmt = (
+            select(account_samples)
+            .where(account_samples.c.account_id == account_id)
+            .order_by(account_samples.c.taken_at.desc())
+            .limit(1)
+        )
+        if moment is not None:
+            stmt = stmt.where(account_samples.c.taken_at <= moment)
+        async with self.db.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _record(SampleRecord, row)
 
     async def count_samples(self) -> int:
         """Number of samples stored, over all accounts."""
@@ -565,6 +596,16 @@ class Repository:
         if row is None:
             raise NotTracked(f"no round with id {run_id}")
         return _record(RunRecord, row)
+
+    async def running_run(self) -> RunRecord | None:
+        """The newest round marked running, if any."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(runs).where(runs.c.status == "running").order_by(runs.c.id.desc())
+                )
+            ).first()
+        return None if row is None else _record(RunRecord, row)
 
     async def list_runs(self, limit: int = 20) -> list[RunRecord]:
         """The most recent rounds, newest first."""

@@ -1,0 +1,30 @@
+"""What the routes share for the lifetime of the app: settings, repository, client, rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fedimeter.clock import Clock
+    from fedimeter.config import Settings
+    from fedimeter.fediverse import FediverseClient
+    from fedimeter.rounds import RoundManager
+    from fedimeter.scheduler import Scheduler
+    from fedimeter.storage.database import Database
+    from fedimeter.storage.repository import Repository
+
+__all__ = ["Services"]
+
+
+@dataclass
+class Services:
+    """The collaborators built at start-up (in the app's lifespan) and closed at shutdown."""
+
+    settings: Settings
+    db: Database
+    repo: Repository
+    client: FediverseClient
+    rounds: RoundManager
+    clock: Clock
+    scheduler: Scheduler | None = None

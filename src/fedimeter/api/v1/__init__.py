@@ -1,0 +1,11 @@
+"""``/api/v1``: fedimeter's own REST API."""
+
+from fastapi import APIRouter
+
+from fedimeter.api.v1 import accounts, runs
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(accounts.router)
+router.include_router(runs.router)
+
+__all__ = ["router"]

@@ -1,0 +1,207 @@
+"""``/api/v1/accounts``: track, list, read and stop tracking accounts; their samples."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from fedimeter.api.deps import ReadAccess, RepoDep, ServicesDep, WriteAccess
+from fedimeter.api.schemas import (
+    MAX_ID,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    AccountCreate,
+    AccountDetail,
+    AccountPage,
+    AccountPublic,
+    ChangePublic,
+    SamplePublic,
+    SamplesPublic,
+)
+from fedimeter.domain.analytics import change_between
+from fedimeter.domain.models import AccountState
+from fedimeter.domain.when import parse_when
+from fedimeter.errors import InvalidInput
+from fedimeter.storage.records import AccountRecord
+from fedimeter.tracking import add_accounts
+
+router = APIRouter(prefix="/accounts", tags=["accounts"], responses=READ_ERRORS)
+
+AccountId = Annotated[int, Path(ge=1, le=MAX_ID, description="The account's id in fedimeter.")]
+
+Since = Annotated[
+    str | None,
+    Query(
+        description="From this moment: YYYY-MM-DD, an ISO datetime (UTC unless it has an"
+        " offset), or an age such as 30d."
+    ),
+]
+Until = Annotated[
+    str | None,
+    Query(description="Up to this moment, same forms; a bare date includes that whole day."),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[WriteAccess],
+    responses={
+        **WRITE_ERRORS,
+        409: {"description": "Already tracked."},
+        404: {"description": "Its home server has no such account."},
+        422: {"description": "Not a handle or profile URL, or a refused address."},
+        502: {"description": "Its home server failed or answered nonsense."},
+    },
+)
+async def create_account(
+    body: AccountCreate, services: ServicesDep, response: Response
+) -> AccountPublic:
+    """Track an account: resolve it on its home server and remember its id there."""
+    [outcome] = await add_accounts(
+        services.repo,
+        services.client,
+        [body.handle],
+        default_scheme=services.settings.default_scheme,
+        clock=services.clock,
+    )
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.account is not None  # noqa: S101 - an outcome without error has it
+    response.headers["Location"] = f"/api/v1/accounts/{outcome.account.id}"
+    return AccountPublic.of(outcome.account, None)
+
+
+@router.get("", dependencies=[ReadAccess])
+async def list_accounts(
+    repo: RepoDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    state: Annotated[
+        Literal["active", "suspended", "moved", "gone", "untracked"] | None,
+        Query(description="Only accounts in this state (default: all but untracked)."),
+    ] = None,
+) -> AccountPage:
+    """Tracked accounts by handle, with their latest sample, one page at a time."""
+    states = None if state is None else [AccountState(state)]
+    rows = await repo.list_accounts(states, limit=limit, offset=offset)
+    return AccountPage(
+        items=[AccountPublic.of(a, s) for a, s in rows],
+        total=await repo.count_accounts(states),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/{account_id}", dependencies=[ReadAccess], responses={404: {"description": "No such account."}}
+)
+async def get_account(account_id: AccountId, repo: RepoDep) -> AccountDetail:
+    """One account: latest counts and how they changed over the last 1, 7 and 30 days."""
+    account = await repo.get_account(account_id)
+    latest = await repo.sample_at_or_before(account_id)
+    changes: dict[str, ChangePublic | None] = {}
+    for days in (1, 7, 30):
+        earlier = (
+            None
+            if latest is None
+            else await repo.sample_at_or_before(account_id, latest.taken_at - timedelta(days=days))
+        )
+        changes[f"change_{days}d"] = ChangePublic.of(change_between(earlier, latest))
+    public = AccountPublic.of(account, latest)
+    return AccountDetail(**public.model_dump(), **changes)
+
+
+@router.delete(
+    "/{account_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[WriteAccess],
+    responses={**WRITE_ERRORS, 404: {"description": "No such account."}},
+)
+async def delete_account(
+    account_id: AccountId,
+    services: ServicesDep,
+    purge: Annotated[
+        bool, Query(description="Also delete every sample (cannot be undone).")
+    ] = False,
+) -> Response:
+    """Stop tracking an account; its samples are kept unless purge=true."""
+    account = await services.repo.get_account(account_id)
+    if purge:
+        await services.repo.delete_account(account.id)
+    else:
+        await services.repo.untrack_account(account.id, services.clock())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{account_id}/samples",
+    dependencies=[ReadAccess],
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv."},
+        404: {"description": "No such account."},
+        422: {"description": "since or until is not a date, or since is after until."},
+    },
+)
+async def get_samples(
+    account_id: AccountId,
+    services: ServicesDep,
+    since: Since = None,
+    until: Until = None,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",  # noqa: A002
+) -> SamplesPublic:
+    """An account's samples between since and until, oldest first."""
+    account = await services.repo.get_account(account_id)
+    start, end = period(since, until, services.clock())
+    samples = await services.repo.samples(account.id, start, end)
+    body = SamplesPublic(
+        account_id=account.id,
+        handle=str(account.handle),
+        since=start,
+        until=end,
+        samples=[SamplePublic.of(s) for s in samples],
+    )
+    if format == "csv":
+        return _csv(account, body)  # type: ignore[return-value]
+    return body
+
+
+def period(
+    since: str | None, until: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """Parse a since/until pair.
+
+    Raises:
+        InvalidInput: either is not a date, or since is after until.
+    """
+    start = None if since is None else parse_when(since, now)
+    end = None if until is None else parse_when(until, now, end_of_day=True)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("since is after until")
+    return start, end
+
+
+def _csv(account: AccountRecord, body: SamplesPublic) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["taken_at", "followers", "following", "statuses", "last_status_at"])
+    for s in body.samples:
+        writer.writerow(
+            [
+                s.taken_at.isoformat().replace("+00:00", "Z"),
+                s.followers,
+                s.following,
+                s.statuses,
+                "" if s.last_status_at is None else s.last_status_at.isoformat(),
+            ]
+        )
+    filename = f"{account.handle.acct.replace(':', '_')}-samples.csv"
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

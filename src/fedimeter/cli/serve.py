@@ -1,0 +1,112 @@
+"""``fedimeter serve``: the API and the scheduler in one process."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+from typing import Annotated
+
+import typer
+
+from fedimeter.cli.context import fail, run, state
+from fedimeter.errors import ConfigError, FedimeterError
+from fedimeter.storage.database import Database, describe_url
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _check_database(url: str) -> None:
+    db = await Database.open(url)
+    await db.close()
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    schedule: Annotated[
+        bool,
+        typer.Option(
+            "--schedule/--no-schedule",
+            help="Collect on FEDIMETER_SCHEDULE (default daily at 03:00 UTC); --no-schedule"
+            " for API-only replicas.",
+        ),
+    ] = True,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.", case_sensitive=False)
+    ] = "info",
+) -> None:
+    """Serve the REST API (docs at /docs) and collect on a schedule, until stopped.
+
+    SIGTERM or Ctrl-C stops it cleanly: a round in progress commits what it has measured and
+    is resumed by the next one.
+    """
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from fedimeter.api import create_app  # noqa: PLC0415
+
+    cli = state(ctx)
+    settings = cli.settings()
+    if settings.api_token is None and not _is_loopback(host):
+        fail(
+            ctx,
+            ConfigError(
+                f"refusing to listen on {host} without an API token: set FEDIMETER_API_TOKEN"
+                " (e.g. `openssl rand -hex 32`) or listen on 127.0.0.1"
+            ),
+        )
+    level = log_level.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        fail(
+            ctx, ConfigError(f"unknown log level {log_level!r}: use debug, info, warning or error")
+        )
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    run(ctx, _check_database(settings.database_url))
+    try:
+        app = create_app(settings, schedule=schedule)
+    except FedimeterError as error:
+        fail(ctx, error)
+    cli.err.print(
+        f"fedimeter serving on http://{host}:{port} (API docs at /docs) with"
+        f" {describe_url(settings.database_url)}",
+        markup=False,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=level.lower(),
+            log_config=None,  # keep our logging format
+            server_header=False,
+            proxy_headers=False,
+        )
+    )
+    stopped_by: list[int] = []
+
+    def remember(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+
+    # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
+    # handler it found. Finding ours, the process ends with 0 after a clean shutdown instead
+    # of dying by the signal, which service managers would report as a failure.
+    previous = {sig: signal.signal(sig, remember) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not server.started:
+        raise typer.Exit(3)
+    if stopped_by:
+        cli.err.print(f"stopped by {signal.Signals(stopped_by[0]).name}", markup=False)

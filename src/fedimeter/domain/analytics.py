@@ -1,0 +1,44 @@
+"""Arithmetic on samples: changes over a period. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Change", "Counts", "change_between"]
+
+
+class Counts(Protocol):
+    """Anything with an account's three counts (a stored sample, a snapshot)."""
+
+    @property
+    def followers(self) -> int:
+        """Followers."""
+
+    @property
+    def following(self) -> int:
+        """Accounts followed."""
+
+    @property
+    def statuses(self) -> int:
+        """Posts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """How the counts moved from one sample to a later one."""
+
+    followers: int
+    following: int
+    statuses: int
+
+
+def change_between(earlier: Counts | None, later: Counts | None) -> Change | None:
+    """``later - earlier`` count by count, or None when either is missing."""
+    if earlier is None or later is None:
+        return None
+    return Change(
+        followers=later.followers - earlier.followers,
+        following=later.following - earlier.following,
+        statuses=later.statuses - earlier.statuses,
+    )
