@@ -5,7 +5,14 @@ import pytest
 
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
-from fedimeter.errors import AccessDenied, AccountNotFound, AddressRefused, ConfigError
+from fedimeter.errors import (
+    AccessDenied,
+    AccountNotFound,
+    AddressRefused,
+    ConfigError,
+    FedimeterError,
+    Halted,
+)
 from fedimeter.fediverse import FediverseClient
 from test_fediverse_support import (
     START,
@@ -358,3 +365,23 @@ async def test_client_closes_only_the_transport_it_made() -> None:
     async with FediverseClient(make_settings(), transport=transport):
         pass
     assert closed == []
+
+
+async def test_a_halted_client_sends_nothing_until_resumed() -> None:
+    """halt(): requests raise Halted without reaching the server; resume() sends again."""
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(404, json={"error": "Record not found"})
+
+    client = FediverseClient(make_settings(), transport=httpx.MockTransport(answer))
+    client.halt()
+    with pytest.raises(Halted, match="round is stopping"):
+        await client.resolve(parse_account_ref("alice@social.example"))
+    assert seen == []
+    client.resume()
+    with pytest.raises(FedimeterError):
+        await client.resolve(parse_account_ref("alice@social.example"))
+    assert seen
+    await client.aclose()

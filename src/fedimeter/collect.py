@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fedimeter.clock import Clock, utc_now
 from fedimeter.domain.models import AccountState
-from fedimeter.errors import AccountNotFound, FediverseError
+from fedimeter.errors import AccountNotFound, FediverseError, Halted
 from fedimeter.storage.records import (
     AccountRecord,
     AccountStateChange,
@@ -187,8 +187,9 @@ async def collect_round(
     """Run one round: measure the due accounts, store samples and failures, record the run.
 
     ``on_start`` is told the run as soon as it is recorded. Setting ``stop`` ends the round
-    early but cleanly: requests still in flight are abandoned, every result already received
-    is committed, and the run is recorded as interrupted so the next round resumes it.
+    early but cleanly: nothing new is sent, the requests on the wire finish (within
+    ``request_deadline``), every answer is committed, and the run is recorded as interrupted
+    so the next round resumes it.
 
     Returns:
         The finished run, the interrupted run it resumed (if any), and its failures.
@@ -209,7 +210,7 @@ async def collect_round(
         await repo.set_planned(run.id, len(due))
         if progress is not None:
             progress.planned(len(due))
-        host = _Host(repo, client, settings, clock, writer)
+        host = _Host(repo, client, settings, clock, writer, stop)
         await _measure_and_write(host, run.id, due, stop)
     except BaseException as exc:
         status = (
@@ -255,7 +256,7 @@ async def _measure_and_write(
                 hosts.create_task(host.measure(instances[instance_id], host_accounts))
 
     async def measure_then_close() -> None:
-        await _unless_stopped(measure_hosts(), stop)
+        await _unless_stopped(measure_hosts(), stop, host.client, host.settings.request_deadline)
         # Finished or stopped: the writer commits what is queued, then ends.
         host.writer.queue.put_nowait(None)
 
@@ -274,8 +275,18 @@ async def _measure_and_write(
             await heartbeat_task
 
 
-async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
-    """Await ``work``, cancelling it if ``stop`` is set first."""
+async def _unless_stopped(
+    work: Coroutine[Any, Any, None],
+    stop: asyncio.Event | None,
+    client: FediverseClient,
+    grace: float,
+) -> None:
+    """Await ``work``; once ``stop`` is set, finish only what is on the wire.
+
+    The client sends nothing new (the accounts not yet asked about stay due, not failed), the
+    requests under way get up to ``grace`` seconds to answer, then whatever is left (a host
+    waiting for a rate-limit reset, say) is cancelled.
+    """
     task = asyncio.ensure_future(work)
     if stop is None:
         await task
@@ -285,12 +296,18 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event |
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
-    if not task.done():
-        task.cancel()
+    if task.done():
+        await task
+        return
+    client.halt()
+    try:
+        await asyncio.wait({task}, timeout=grace)
+        if not task.done():
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        return
-    await task
+    finally:
+        client.resume()
 
 
 async def _resume_cutoff(repo: Repository, resumed: RunRecord | None) -> datetime | None:
@@ -341,6 +358,12 @@ class _Host:
     settings: Settings
     clock: Clock
     writer: _Writer
+    stop: asyncio.Event | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the round was asked to stop."""
+        return self.stop is not None and self.stop.is_set()
 
     async def measure(self, instance: InstanceRecord, accounts: list[AccountRecord]) -> None:
         """Measure one host's accounts; each ends with a sample or a recorded reason."""
@@ -363,7 +386,10 @@ class _Host:
             reason = f"{instance.host} did not finish within the host deadline of {deadline:g} s"
             self.fail_rest(pending, "deadline", reason)
         except FediverseError as exc:  # the host as a whole, e.g. a refused address
-            self.fail_rest(pending, exc.code, str(exc))
+            if not self.stopping:
+                self.fail_rest(pending, exc.code, str(exc))
+        if self.stopping:
+            return  # accounts not reached stay due for the round that resumes this one
         # The client answers for every id; this only guards against a bug there.
         self.fail_rest(pending, "no_answer", f"{instance.host} gave no answer for it")
 
@@ -374,6 +400,8 @@ class _Host:
         if instance.info_checked_at is not None and now - instance.info_checked_at <= recheck:
             return instance.supports_batch
         info = await self.client.server_info(instance.address)
+        if self.stopping:  # NodeInfo was not asked: keep what we knew
+            return instance.supports_batch
         await self.repo.update_instance_info(instance.id, info)
         return info.supports_batch
 
@@ -420,6 +448,8 @@ def _outcome(
                     )
             else:
                 error = m.error or FediverseError("no answer")
+                if isinstance(error, Halted):
+                    continue  # not asked because the round stopped: still due, not failed
                 outcome.failures.append(NewFailure(account.id, error.code, str(error), m.taken_at))
                 if isinstance(error, AccountNotFound):
                     outcome.changes.append(

@@ -19,7 +19,8 @@ not a ``FedimeterError`` is a bug.
         ├── RateLimited              the host's budget ran out and its deadline came first
         ├── AccessDenied             401/403: the server wants a token (limited federation)
         ├── EndpointMissing          the server does not offer this endpoint (404/405 on a route)
-        └── BadResponse              not JSON, malformed, too large, or values that make no sense
+        ├── BadResponse              not JSON, malformed, too large, or values that make no sense
+        └── Halted                   not asked: the round was stopping (not a failure)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "EndpointMissing",
     "FedimeterError",
     "FediverseError",
+    "Halted",
     "InvalidHandle",
     "InvalidInput",
     "NotTracked",
@@ -139,3 +141,9 @@ class BadResponse(FediverseError):
     """The answer is not JSON, is malformed, too large, or holds values that make no sense."""
 
     code = "bad_response"
+
+
+class Halted(FediverseError):
+    """The request was not sent because the round is stopping; the account was not failed."""
+
+    code = "halted"

@@ -103,6 +103,17 @@ class FediverseClient:
         if self._owns_transport:
             await self._transport.aclose()
 
+    def halt(self) -> None:
+        """Send no new request until ``resume()``: those under way finish; new ones raise Halted.
+
+        A round that is stopping uses this so that answers already on the wire are kept.
+        """
+        self._fetcher.halted = True
+
+    def resume(self) -> None:
+        """Send requests again after ``halt()``."""
+        self._fetcher.halted = False
+
     async def resolve(self, ref: AccountRef) -> ResolvedAccount:
         """Find the account's canonical handle, home server and id there.
 

@@ -26,6 +26,7 @@ from fedimeter.errors import (
     AccessDenied,
     AddressRefused,
     BadResponse,
+    Halted,
     RateLimited,
     RemoteUnavailable,
 )
@@ -114,6 +115,8 @@ class Fetcher:
         """Use ``transport`` for every request; ``jitter()`` gives a number in [0, 1)."""
         self.settings = settings
         self.stats = stats if stats is not None else RequestStats()
+        #: While set, no new request is sent (a round is stopping); see FediverseClient.halt.
+        self.halted = False
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
@@ -201,6 +204,11 @@ class Fetcher:
         async with self._host_slot(host):
             if pacer is not None:
                 await pacer.acquire()
+            if self.halted:
+                # Stopping: nothing new goes out, what is on the wire is let finish.
+                if pacer is not None:
+                    pacer.failed()
+                raise Halted(f"{host} was not asked: the round is stopping")
             answered = False
             try:
                 async with self._connections:
