@@ -335,3 +335,27 @@ def test_tokens_never_reach_the_logs(
     assert logged  # the server did log something
     assert TOKEN not in logged
     assert "wrong-guess-123456" not in logged
+
+
+def test_report_over_a_period_in_every_format(settings: Settings, world: SimFediverse) -> None:
+    """GET /report computes the change over the period; text, Markdown and CSV on request."""
+    with api(api_settings(settings), clock=lambda: world.now) as http:
+        for name in ("alice", "bob"):
+            http.post("/api/v1/accounts", json={"handle": acct(world, name)})
+        for _ in range(3):
+            _run_round(http)
+            world.advance(days=1)
+        report = http.get("/api/v1/report", params={"period": "3d"}).json()
+        lines = {line["handle"].split("@")[0]: line for line in report["accounts"]}
+        assert lines["alice"]["followers"]["current"] == 120
+        assert lines["alice"]["followers"]["change"] == 20
+        assert [line["handle"].split("@")[0] for line in report["accounts"]] == ["alice", "bob"]
+        text = http.get("/api/v1/report", params={"period": "3d", "format": "text"})
+        assert text.headers["content-type"].startswith("text/plain")
+        assert "120 (+20, +20.0%) followers" in text.text
+        md = http.get("/api/v1/report", params={"period": "3d", "format": "markdown"})
+        assert md.text.startswith("# fedimeter report")
+        csv_answer = http.get("/api/v1/report", params={"format": "csv", "account_id": 1})
+        assert csv_answer.text.count("\n") == 2  # header and one account
+        assert http.get("/api/v1/report", params={"period": "soon"}).status_code == 422
+        assert http.get("/api/v1/report", params={"account_id": 999}).status_code == 404

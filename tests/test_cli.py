@@ -336,3 +336,22 @@ def test_the_installed_command_prints_one_line_errors(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_report_shows_changes_over_the_period(env: dict[str, str], world: SimFediverse) -> None:
+    """report prints each account's change; formats and a selection work; bad input is exit 2."""
+    alice, carol = account(world, "social", "alice"), account(world, "old", "carol")
+    assert invoke("track", "add", alice.acct, carol.acct).exit_code == 0
+    assert invoke("collect").exit_code == 0
+    text = invoke("report")
+    assert text.exit_code == 0
+    assert text.stdout.startswith("fedimeter report for ")
+    assert f"@{alice.acct}: 100 followers" in text.stdout
+    as_json = json.loads(invoke("report", "--format", "json", alice.acct).stdout)
+    assert [line["handle"] for line in as_json["accounts"]] == [alice.acct]
+    assert invoke("report", "--format", "csv").stdout.count("\n") == 3
+    assert invoke("report", "--period", "fortnight").exit_code == 2
+    assert invoke("report", "--period", "7d", "--since", "2026-01-01").exit_code == 2
+    unknown = invoke("report", "ghost@social.example")
+    assert unknown.exit_code == 1
+    assert "is not tracked" in unknown.stderr

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fedimeter import __version__
-from fedimeter.cli import collecting, database, demo, samples, serve, track
+from fedimeter.cli import collecting, database, demo, report, samples, serve, track
 from fedimeter.cli.context import CliState
 
 __all__ = ["app", "main"]
@@ -28,6 +28,7 @@ app.command("runs")(collecting.runs)
 app.command("samples")(samples.samples)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("report")(report.report)
 
 
 def _version(value: bool) -> None:

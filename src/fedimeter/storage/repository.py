@@ -7,6 +7,7 @@ locks) the difference stays inside this module.
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, delete, exists, func, insert, select, text, update
@@ -394,6 +395,49 @@ class Repository:
         async with self.db.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _record(SampleRecord, row)
+
+    async def histories(
+        self, account_ids: Collection[int] | None, since: datetime, until: datetime
+    ) -> dict[int, list[SampleRecord]]:
+        """Each account's samples in ``[since, until]`` plus its last one before ``since``.
+
+        ``account_ids`` None means every account but the untracked. Two queries whatever the
+        number of accounts (no id list is sent for "all", so no driver limit is reached);
+        oldest first per account.
+        """
+        if account_ids is None:
+            chosen = select(accounts.c.id).where(accounts.c.state.in_(_state_values(None)))
+            wanted = account_samples.c.account_id.in_(chosen.scalar_subquery())
+        else:
+            wanted = account_samples.c.account_id.in_(list(account_ids))
+        before = (
+            select(
+                account_samples.c.account_id,
+                func.max(account_samples.c.taken_at).label("taken_at"),
+            )
+            .where(wanted, account_samples.c.taken_at < since)
+            .group_by(account_samples.c.account_id)
+            .subquery()
+        )
+        earlier = select(account_samples).join(
+            before,
+            and_(
+                before.c.account_id == account_samples.c.account_id,
+                before.c.taken_at == account_samples.c.taken_at,
+            ),
+        )
+        window = (
+            select(account_samples)
+            .where(wanted, account_samples.c.taken_at >= since, account_samples.c.taken_at <= until)
+            .order_by(account_samples.c.account_id, account_samples.c.taken_at)
+        )
+        result: dict[int, list[SampleRecord]] = defaultdict(list)
+        async with self.db.connect() as conn:
+            for row in await conn.execute(earlier):
+                result[row.account_id].append(_record(SampleRecord, row))
+            for row in await conn.execute(window):
+                result[row.account_id].append(_record(SampleRecord, row))
+        return dict(result)
 
     async def count_samples(self) -> int:
         """Number of samples stored, over all accounts."""

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from fedimeter.api.v1 import accounts, runs
+from fedimeter.api.v1 import accounts, report, runs
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(runs.router)
+router.include_router(report.router)
 
 __all__ = ["router"]

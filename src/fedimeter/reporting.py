@@ -1,0 +1,92 @@
+"""Building a report from storage: choose accounts and a period, load their history, compute."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fedimeter.domain.report import TREND_WINDOW, AccountHistory, Report, SortKey, build_report
+from fedimeter.domain.when import parse_when
+from fedimeter.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from fedimeter.storage.records import AccountRecord
+    from fedimeter.storage.repository import Repository
+
+__all__ = ["DEFAULT_PERIOD", "make_report", "report_period"]
+
+DEFAULT_PERIOD = "7d"
+
+
+def report_period(
+    now: datetime, period: str | None, since: str | None, until: str | None
+) -> tuple[datetime, datetime]:
+    """The period a person asked for: ``--period 7d`` (ending now), or ``--since``/``--until``.
+
+    Raises:
+        InvalidInput: a value is not a date or an age, both forms are mixed, or the period
+            is empty or reversed.
+    """
+    if period is not None and since is not None:
+        raise InvalidInput("give either a period (such as 7d) or since/until, not both")
+    end = now if until is None else parse_when(until, now, end_of_day=True)
+    if since is not None:
+        start = parse_when(since, now)
+    else:
+        text = (period or DEFAULT_PERIOD).strip().lower()
+        if not text or text[-1] not in "hdw" or not text[:-1].isdigit() or int(text[:-1]) == 0:
+            raise InvalidInput(
+                f"{period!r} is not a period: use hours, days or weeks, such as 1d, 7d or 30d"
+            )
+        start = parse_when(text, end)  # an age counts back from the end of the period
+    if start >= end:
+        raise InvalidInput("the period is empty: since must be before until")
+    return start, end
+
+
+async def make_report(
+    repo: Repository,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    accounts: Sequence[AccountRecord] | None = None,
+    sort: SortKey = "growth",
+    top: int | None = None,
+    silent_after_days: int = 30,
+) -> Report:
+    """The report over ``[since, until]`` for ``accounts`` (every tracked account when None).
+
+    Loads each account's samples from the earlier of ``since`` and 30 days before ``until``
+    (the trend window), plus the last sample before, in two queries.
+
+    Raises:
+        StorageError: the database refused.
+    """
+    if accounts is None:
+        chosen = [account for account, _ in await repo.list_accounts()]
+        ids = None
+    else:
+        chosen = list(accounts)
+        ids = [a.id for a in chosen]
+    start = min(since, until - TREND_WINDOW)
+    samples = await repo.histories(ids, start, until)
+    histories = [
+        AccountHistory(
+            handle=account.handle.acct,
+            samples=samples.get(account.id, []),
+            display_name=account.display_name or None,
+        )
+        for account in chosen
+    ]
+    return build_report(
+        histories,
+        since=since,
+        until=until,
+        now=now,
+        sort=sort,
+        top=top,
+        silent_after_days=silent_after_days,
+    )
