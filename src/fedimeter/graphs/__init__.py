@@ -1,0 +1,117 @@
+"""Graphs of sample series as PNG or SVG bytes, drawn with matplotlib's Agg backend.
+
+Pure and synchronous: no I/O, no pyplot, no global state. Rendering is CPU-bound; a server
+calls these functions in a worker thread, and any number of threads may render at once.
+``*_figure`` build the ``Figure`` without encoding it, for tests and other formats.
+See docs/graphs.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fedimeter.graphs.encode import encode
+from fedimeter.graphs.figures import combined_figure, comparison_figure, metric_figure
+from fedimeter.graphs.options import (
+    THEMES,
+    Format,
+    GraphOptions,
+    Metric,
+    SampleLike,
+    Series,
+    Theme,
+    ThemeName,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+__all__ = [
+    "THEMES",
+    "Format",
+    "GraphOptions",
+    "Metric",
+    "SampleLike",
+    "Series",
+    "Theme",
+    "ThemeName",
+    "combined_figure",
+    "comparison_figure",
+    "encode",
+    "metric_figure",
+    "render_combined",
+    "render_comparison",
+    "render_metric",
+]
+
+DEFAULT_OPTIONS = GraphOptions()
+
+
+def render_metric(
+    title_handle: str,
+    metric: Metric,
+    samples: Sequence[SampleLike],
+    *,
+    since: datetime,
+    until: datetime,
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw one metric of one account from ``since`` to ``until``.
+
+    ``title_handle`` is shown as given (``@alice@example.org``). Samples outside the period
+    are left out; none or one gives a picture that says so.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: an unknown metric, naive times, or ``since`` not before ``until``.
+    """
+    fig = metric_figure(title_handle, metric, samples, since=since, until=until, options=options)
+    return encode(fig, options)
+
+
+def render_combined(
+    title_handle: str,
+    samples: Sequence[SampleLike],
+    *,
+    since: datetime,
+    until: datetime,
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw followers and statuses of one account in two panels sharing the time axis.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: naive times, or ``since`` not before ``until``.
+    """
+    fig = combined_figure(title_handle, samples, since=since, until=until, options=options)
+    return encode(fig, options)
+
+
+def render_comparison(
+    series: Sequence[Series],
+    *,
+    indexed: bool,
+    since: datetime,
+    until: datetime,
+    title: str = "Comparison",
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw several accounts on one time axis, each labelled with its latest value.
+
+    With ``indexed`` every series is rebased to 100 at its first non-zero point in the period.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: naive times, or ``since`` not before ``until``.
+    """
+    fig = comparison_figure(
+        series, title=title, indexed=indexed, since=since, until=until, options=options
+    )
+    return encode(fig, options)
