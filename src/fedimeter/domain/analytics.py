@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["Change", "Counts", "change_between"]
+if TYPE_CHECKING:
+    from datetime import date, datetime
+
+__all__ = ["Change", "Counts", "Sample", "change_between"]
 
 
 class Counts(Protocol):
@@ -22,6 +25,18 @@ class Counts(Protocol):
     @property
     def statuses(self) -> int:
         """Posts."""
+
+
+class Sample(Counts, Protocol):
+    """One measurement of an account: ``storage.records.SampleRecord`` fits, so do test doubles."""
+
+    @property
+    def taken_at(self) -> datetime:
+        """When it was measured, timezone-aware."""
+
+    @property
+    def last_status_at(self) -> date | None:
+        """The day of the latest post, if any."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
-from fedimeter.domain.analytics import Change
+from fedimeter.domain.analytics import Change, Sample
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -61,28 +61,7 @@ _HALF_SECOND = 500_000  # microseconds
 _MILESTONE_STEPS = (10, 25, 50)
 
 
-class SampleLike(Protocol):
-    """One measurement of an account (``storage.records.SampleRecord`` fits)."""
-
-    @property
-    def taken_at(self) -> datetime:
-        """When it was measured (aware)."""
-
-    @property
-    def followers(self) -> int:
-        """Followers."""
-
-    @property
-    def following(self) -> int:
-        """Accounts followed."""
-
-    @property
-    def statuses(self) -> int:
-        """Posts."""
-
-    @property
-    def last_status_at(self) -> date | None:
-        """Day of the latest post, None when the account never posted."""
+SampleLike = Sample  # kept as this module's name for what it reads
 
 
 @dataclass(frozen=True, slots=True)

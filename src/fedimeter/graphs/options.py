@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence  # noqa: TC003 - dataclass fields are resolved at runtime
 from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 - same
-from typing import Literal, Protocol, get_args
+from typing import Literal, get_args
+
+from fedimeter.domain.analytics import Sample
 
 __all__ = [
     "THEMES",
@@ -30,28 +32,7 @@ MAX_PIXELS = 16_000_000  # a 4000 x 4000 PNG: about 64 MB of RGBA while it is dr
 BASE_DPI = 100.0  # at scale 1, one inch of figure is 100 pixels
 
 
-class SampleLike(Protocol):
-    """One measurement: ``SampleRecord`` fits, and so does anything with these attributes."""
-
-    @property
-    def taken_at(self) -> datetime:
-        """When it was measured, timezone-aware."""
-        ...
-
-    @property
-    def followers(self) -> int:
-        """Followers at that time."""
-        ...
-
-    @property
-    def following(self) -> int:
-        """Accounts followed at that time."""
-        ...
-
-    @property
-    def statuses(self) -> int:
-        """Statuses (posts) at that time."""
-        ...
+SampleLike = Sample  # what the figures read: fedimeter.domain.analytics.Sample
 
 
 @dataclass(frozen=True, slots=True)
