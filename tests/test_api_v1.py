@@ -359,3 +359,35 @@ def test_report_over_a_period_in_every_format(settings: Settings, world: SimFedi
         assert csv_answer.text.count("\n") == 2  # header and one account
         assert http.get("/api/v1/report", params={"period": "soon"}).status_code == 422
         assert http.get("/api/v1/report", params={"account_id": 999}).status_code == 404
+
+
+def test_graph_png_and_svg(settings: Settings, world: SimFediverse) -> None:
+    """graph.png and graph.svg draw the account; bad options are 422, unknown accounts 404."""
+    with api(api_settings(settings), clock=lambda: world.now) as http:
+        account = http.post("/api/v1/accounts", json={"handle": acct(world, "alice")}).json()
+        for _ in range(3):
+            _run_round(http)
+            world.advance(days=1)
+        path = f"/api/v1/accounts/{account['id']}"
+        png = http.get(f"{path}/graph.png", params={"metric": "combined", "scale": 2})
+        assert png.status_code == 200
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = (
+            int.from_bytes(png.content[16:20], "big"),
+            int.from_bytes(png.content[20:24], "big"),
+        )
+        assert (width, height) == (2000, 1000)
+        svg = http.get(f"{path}/graph.svg", params={"theme": "dark", "since": "2026-01-05"})
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in svg.content
+        assert http.get(f"{path}/graph.gif").status_code == 422
+        assert http.get(f"{path}/graph.png", params={"metric": "likes"}).status_code == 422
+        assert http.get(f"{path}/graph.png", params={"width": 5}).status_code == 422
+        assert (
+            http.get(
+                f"{path}/graph.png", params={"since": "2030-01-01", "until": "2029-01-01"}
+            ).status_code
+            == 422
+        )
+        assert http.get("/api/v1/accounts/999/graph.png").status_code == 404

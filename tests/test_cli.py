@@ -355,3 +355,23 @@ def test_report_shows_changes_over_the_period(env: dict[str, str], world: SimFed
     unknown = invoke("report", "ghost@social.example")
     assert unknown.exit_code == 1
     assert "is not tracked" in unknown.stderr
+
+
+def test_graph_writes_a_png_or_svg(
+    env: dict[str, str], world: SimFediverse, tmp_path: Path
+) -> None:
+    """graph writes the file named by -o in the format of its extension."""
+    alice = account(world, "social", "alice")
+    invoke("track", "add", alice.acct)
+    invoke("collect")
+    png = tmp_path / "alice.png"
+    result = invoke("graph", alice.acct, "--metric", "combined", "-o", str(png))
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    svg = tmp_path / "alice.svg"
+    assert invoke("graph", alice.acct, "-o", str(svg), "--theme", "dark").exit_code == 0
+    assert b"<svg" in svg.read_bytes()
+    bad = invoke("graph", alice.acct, "-o", str(tmp_path / "alice.gif"))
+    assert bad.exit_code == 2
+    assert "must end in .png or .svg" in bad.stderr
+    assert invoke("graph", "ghost@social.example", "-o", str(png)).exit_code == 1

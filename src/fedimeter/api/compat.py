@@ -61,6 +61,7 @@ from fedimeter.errors import (
     InvalidInput,
     NotTracked,
 )
+from fedimeter.graphing import GraphMetric, account_graph, graph_options
 from fedimeter.tracking import find_tracked
 
 if TYPE_CHECKING:
@@ -133,7 +134,6 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "No account with that internal id.",
         409: "Already tracked, or a collection round is running in another process.",
         422: "Invalid input: a body, id, time or parameter fedimeter cannot use.",
-        501: "Not available in this version yet.",
         502: "The account's server failed or answered nonsense.",
         503: "The database is unavailable, or the round was stopped by a shutdown.",
     }
@@ -330,15 +330,15 @@ async def account_data(
 
 _GRAPH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "A PNG image (in a later version).",
+        "description": "A PNG image.",
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
     },
-    **_errors(404, 501, *_READ_ERRORS),
+    **_errors(404, *_READ_ERRORS),
 }
 
 
 async def _graph(
-    kind: str,
+    metric: GraphMetric,
     *,
     account_internal_id: str,
     request: Request,
@@ -347,12 +347,17 @@ async def _graph(
     to: str | None,
 ) -> Response:
     account = await find_account(services.repo, account_internal_id)
-    await read_period(request, since, to, services.clock())
-    return _error(
-        status.HTTP_501_NOT_IMPLEMENTED,
-        f"{kind} graphs are not available in this version of fedimeter yet; the numbers are"
-        f" at /api/{account.id}/data",
+    start, end = await read_period(request, since, to, services.clock())
+    image = await account_graph(
+        services.repo,
+        account,
+        metric=metric,
+        since=start,
+        until=end,
+        now=services.clock(),
+        options=graph_options("png"),
     )
+    return Response(image, media_type="image/png")
 
 
 @router.get(
@@ -368,9 +373,9 @@ async def subscribers_graph(
     since: Since = None,
     to: To = None,
 ) -> Response:
-    """A PNG graph of the account's subscribers: not available yet (501)."""
+    """A PNG graph of the account's subscribers (followers) over the period."""
     return await _graph(
-        "Subscriber",
+        "followers",
         account_internal_id=account_internal_id,
         request=request,
         services=services,
@@ -392,9 +397,9 @@ async def toots_graph(
     since: Since = None,
     to: To = None,
 ) -> Response:
-    """A PNG graph of the account's statuses: not available yet (501)."""
+    """A PNG graph of the account's statuses over the period."""
     return await _graph(
-        "Status",
+        "statuses",
         account_internal_id=account_internal_id,
         request=request,
         services=services,
@@ -416,9 +421,9 @@ async def common_graph(
     since: Since = None,
     to: To = None,
 ) -> Response:
-    """A PNG graph of the account's subscribers and statuses: not available yet (501)."""
+    """A PNG graph of the account's subscribers and statuses over the period."""
     return await _graph(
-        "Combined",
+        "combined",
         account_internal_id=account_internal_id,
         request=request,
         services=services,

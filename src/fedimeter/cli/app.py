@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from fedimeter import __version__
-from fedimeter.cli import collecting, database, demo, report, samples, serve, track
+from fedimeter.cli import collecting, database, demo, graph, report, samples, serve, track
 from fedimeter.cli.context import CliState
 
 __all__ = ["app", "main"]
@@ -29,6 +29,7 @@ app.command("samples")(samples.samples)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
+app.command("graph")(graph.graph)
 
 
 def _version(value: bool) -> None:

@@ -26,6 +26,7 @@ from fedimeter.domain.analytics import change_between
 from fedimeter.domain.models import AccountState
 from fedimeter.domain.when import parse_when
 from fedimeter.errors import InvalidInput
+from fedimeter.graphing import GraphMetric, account_graph, graph_options
 from fedimeter.storage.records import AccountRecord
 from fedimeter.tracking import add_accounts
 
@@ -205,3 +206,48 @@ def _csv(account: AccountRecord, body: SamplesPublic) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+_IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+@router.get(
+    "/{account_id}/graph.{fmt}",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The graph.",
+            "content": {"image/png": {}, "image/svg+xml": {}},
+        },
+        404: {"description": "No such account."},
+        422: {"description": "A bad metric, period, theme or size."},
+    },
+)
+async def get_graph(  # noqa: PLR0917 - each query parameter is an argument
+    account_id: AccountId,
+    fmt: Annotated[Literal["png", "svg"], Path(description="png or svg.")],
+    services: ServicesDep,
+    metric: Annotated[
+        GraphMetric, Query(description="followers, following, statuses or combined.")
+    ] = "followers",
+    since: Since = None,
+    until: Until = None,
+    theme: Annotated[Literal["light", "dark"], Query()] = "light",
+    scale: Annotated[float, Query(ge=0.5, le=4, description="2 for high-density screens.")] = 1.0,
+    width: Annotated[int, Query(ge=200, le=4000)] = 1000,
+    height: Annotated[int, Query(ge=150, le=4000)] = 500,
+) -> Response:
+    """The account's followers, following, posts (or followers and posts) over time."""
+    account = await services.repo.get_account(account_id)
+    start, end = period(since, until, services.clock())
+    image = await account_graph(
+        services.repo,
+        account,
+        metric=metric,
+        since=start,
+        until=end,
+        now=services.clock(),
+        options=graph_options(fmt, theme, scale, width, height),
+    )
+    return Response(image, media_type=_IMAGE_TYPES[fmt], headers={"Cache-Control": "no-cache"})
