@@ -375,3 +375,36 @@ def test_graph_writes_a_png_or_svg(
     assert bad.exit_code == 2
     assert "must end in .png or .svg" in bad.stderr
     assert invoke("graph", "ghost@social.example", "-o", str(png)).exit_code == 1
+
+
+def test_export_streams_every_sample(
+    env: dict[str, str], world: SimFediverse, tmp_path: Path
+) -> None:
+    """export writes all samples as CSV to stdout or as a JSON array to a file."""
+    alice, carol = account(world, "social", "alice"), account(world, "old", "carol")
+    invoke("track", "add", alice.acct, carol.acct)
+    invoke("collect")
+    world.advance(days=1)
+    invoke("collect")
+    rows = list(csv.reader(io.StringIO(invoke("export").stdout)))
+    assert rows[0] == [
+        "account",
+        "taken_at",
+        "followers",
+        "following",
+        "statuses",
+        "last_status_at",
+    ]
+    assert [(r[0], r[2]) for r in rows[1:]] == [
+        (alice.acct, "100"),
+        (alice.acct, "110"),
+        (carol.acct, "7"),
+        (carol.acct, "7"),
+    ]
+    target = tmp_path / "all.json"
+    written = invoke("export", "--format", "json", "-o", str(target))
+    assert written.exit_code == 0
+    assert "wrote 4 samples" in written.stderr
+    assert len(json.loads(target.read_text())) == 4
+    assert json.loads(invoke("export", "-f", "json", "--since", "2999-01-01").stdout) == []
+    assert invoke("export", "--since", "soon").exit_code == 2

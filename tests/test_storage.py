@@ -275,3 +275,25 @@ async def test_unwritable_sqlite_location_is_a_storage_error(tmp_path: Path) -> 
     blocker.write_text("x")
     with pytest.raises(StorageError, match="cannot"):
         await Database.open(f"sqlite+aiosqlite:///{blocker}/sub/db.sqlite3")
+
+
+async def test_stream_samples_yields_every_row_in_order_in_chunks(repo: Repository) -> None:
+    """5,000 samples come out in small chunks, by account handle then time, within the period."""
+    bob = await repo.add_account(resolved("bob", "2"), T0)
+    alice = await repo.add_account(resolved("alice", "1"), T0)
+    run, _ = await repo.start_run(T0, "test", never_alive)
+    for account in (bob, alice):
+        batch = [sample(account.id, T0 + timedelta(minutes=m), m) for m in range(2500)]
+        await repo.commit_batch(run.id, T0, RunProgress(), samples=batch)
+    rows = [(h.username, s.followers) async for h, s in repo.stream_samples(chunk=100)]
+    assert len(rows) == 5000
+    assert rows[0] == ("alice", 0)
+    assert rows[2499] == ("alice", 2499)
+    assert rows[2500] == ("bob", 0)
+    window = [
+        s.followers
+        async for _, s in repo.stream_samples(
+            T0 + timedelta(minutes=10), T0 + timedelta(minutes=12)
+        )
+    ]
+    assert window == [10, 11, 12, 10, 11, 12]

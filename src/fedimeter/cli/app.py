@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from fedimeter import __version__
-from fedimeter.cli import collecting, database, demo, graph, report, samples, serve, track
+from fedimeter.cli import (
+    collecting,
+    database,
+    demo,
+    export,
+    graph,
+    report,
+    samples,
+    serve,
+    track,
+)
 from fedimeter.cli.context import CliState
 
 __all__ = ["app", "main"]
@@ -30,6 +40,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("graph")(graph.graph)
+app.command("export")(export.export)
 
 
 def _version(value: bool) -> None:

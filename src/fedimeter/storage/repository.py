@@ -29,7 +29,7 @@ from fedimeter.storage.records import (
 from fedimeter.storage.tables import account_samples, accounts, instances, run_failures, runs
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Sequence
+    from collections.abc import AsyncIterator, Collection, Iterable, Sequence
     from datetime import datetime
 
     from sqlalchemy import Row
@@ -438,6 +438,29 @@ class Repository:
             for row in await conn.execute(window):
                 result[row.account_id].append(_record(SampleRecord, row))
         return dict(result)
+
+    async def stream_samples(
+        self, since: datetime | None = None, until: datetime | None = None, *, chunk: int = 2000
+    ) -> AsyncIterator[tuple[Handle, SampleRecord]]:
+        """Every sample in ``[since, until]`` with its account's handle, by account then time.
+
+        Rows are fetched ``chunk`` at a time (a server-side cursor on PostgreSQL), so memory
+        stays flat however many millions of samples there are.
+        """
+        stmt = (
+            select(account_samples, accounts.c.username, accounts.c.domain)
+            .join(accounts, accounts.c.id == account_samples.c.account_id)
+            .order_by(accounts.c.acct_key, account_samples.c.taken_at)
+            .execution_options(yield_per=chunk)
+        )
+        if since is not None:
+            stmt = stmt.where(account_samples.c.taken_at >= since)
+        if until is not None:
+            stmt = stmt.where(account_samples.c.taken_at <= until)
+        async with self.db.connect() as conn:
+            result = await conn.stream(stmt)
+            async for row in result:
+                yield Handle(row.username, row.domain), _record(SampleRecord, row)
 
     async def count_samples(self) -> int:
         """Number of samples stored, over all accounts."""
