@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING
 
 from fedimeter.domain.models import Handle
 from fedimeter.fediverse import FediverseClient
+from fedimeter.storage.database import Database
+from fedimeter.storage.repository import Repository
 from fedimeter.tracking import add_accounts
 
 if TYPE_CHECKING:
     from fedimeter.config import Settings
     from fedimeter.simfedi import SimAccount, SimFediverse
     from fedimeter.storage.records import AccountRecord
-    from fedimeter.storage.repository import Repository
 
 
 def sim_client(settings: Settings, world: SimFediverse) -> FediverseClient:
@@ -41,3 +42,12 @@ async def stored(repo: Repository, account: SimAccount) -> AccountRecord:
     record = await repo.find_account(handle_of(account))
     assert record is not None, account.acct
     return record
+
+
+async def sample_count(url: str) -> int:
+    """How many samples the database at ``url`` holds (opened without migrating)."""
+    db = await Database.open(url, migrate=False)
+    try:
+        return await Repository(db).count_samples()
+    finally:
+        await db.close()

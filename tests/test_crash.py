@@ -16,7 +16,7 @@ from fedimeter.config import Settings
 from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.database import Database
 from fedimeter.storage.repository import Repository
-from simhelpers import sim_client, track
+from simhelpers import sample_count, sim_client, track
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +29,6 @@ async def _setup(settings: Settings, world: SimFediverse) -> None:
         async with sim_client(settings, world) as client:
             host = world.instance("host")
             await track(Repository(db), client, [host.account(f"u{i}") for i in range(ACCOUNTS)])
-    finally:
-        await db.close()
-
-
-async def _count(url: str) -> int:
-    db = await Database.open(url, migrate=False)
-    try:
-        return await Repository(db).count_samples()
     finally:
         await db.close()
 
@@ -64,7 +56,7 @@ def _kill_after(
     process = _collector(settings)
     deadline = time.monotonic() + 60
     try:
-        while asyncio.run(_count(settings.database_url)) < samples:
+        while asyncio.run(sample_count(settings.database_url)) < samples:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the collector made no progress"
             time.sleep(0.02)
@@ -110,7 +102,7 @@ def test_kill_9_twice_then_a_round_leaves_one_sample_per_account(settings: Setti
         asyncio.run(_setup(settings, world))
         _kill_after(settings, 10)
         _kill_after(settings, 30)
-        after_kills = asyncio.run(_count(settings.database_url))
+        after_kills = asyncio.run(sample_count(settings.database_url))
         finisher = _collector(settings)
         out, err = finisher.communicate(timeout=120)
     assert finisher.returncode == 0, err.decode()

@@ -18,6 +18,7 @@ from fedimeter.config import Settings
 from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.database import Database
 from fedimeter.storage.repository import Repository
+from simhelpers import sample_count
 
 pytestmark = pytest.mark.slow
 
@@ -72,14 +73,6 @@ async def _runs(url: str) -> list[tuple[str, int]]:
         await db.close()
 
 
-async def _samples(url: str) -> int:
-    db = await Database.open(url, migrate=False)
-    try:
-        return await Repository(db).count_samples()
-    finally:
-        await db.close()
-
-
 @pytest.fixture
 def world() -> Iterator[SimFediverse]:
     """A slow simulated server with 30 accounts, so a round takes a couple of seconds."""
@@ -104,7 +97,7 @@ def test_sigterm_mid_round_commits_and_exits_cleanly(
                 assert http.post("/api/v1/accounts", json={"handle": handle}).status_code == 201
             assert http.post("/api/v1/runs").status_code == 202
             deadline = time.monotonic() + 30
-            while asyncio.run(_samples(settings.database_url)) < 5:
+            while asyncio.run(sample_count(settings.database_url)) < 5:
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
             process.send_signal(signal.SIGTERM)
@@ -115,7 +108,7 @@ def test_sigterm_mid_round_commits_and_exits_cleanly(
     assert process.returncode == 0, process.stderr.read() if process.stderr else ""
     [(status, measured)] = asyncio.run(_runs(settings.database_url))
     assert status == "interrupted"
-    kept = asyncio.run(_samples(settings.database_url))
+    kept = asyncio.run(sample_count(settings.database_url))
     assert kept == measured  # every result the round received was committed
     assert 5 <= kept < 30
     finisher = subprocess.run(
@@ -131,7 +124,7 @@ def test_sigterm_mid_round_commits_and_exits_cleanly(
         check=False,
     )
     assert finisher.returncode == 0, finisher.stderr
-    assert asyncio.run(_samples(settings.database_url)) == 30
+    assert asyncio.run(sample_count(settings.database_url)) == 30
 
 
 def test_an_overdue_round_runs_at_start(settings: Settings, port: int, world: SimFediverse) -> None:

@@ -16,23 +16,15 @@ from fedimeter.clock import utc_now
 from fedimeter.domain.report_render import csv_safe
 from fedimeter.domain.when import parse_when
 from fedimeter.errors import FedimeterError, InvalidInput
+from fedimeter.sampleformat import SAMPLE_COLUMNS, sample_values
 from fedimeter.storage.records import SampleRecord
 from fedimeter.wiring import open_repository
 
-COLUMNS = ("account", "taken_at", "followers", "following", "statuses", "last_status_at")
+COLUMNS = ("account", *SAMPLE_COLUMNS)
 
 
 def _row(acct: str, sample: SampleRecord) -> dict[str, str | int | None]:
-    return {
-        "account": acct,
-        "taken_at": sample.taken_at.isoformat().replace("+00:00", "Z"),
-        "followers": sample.followers,
-        "following": sample.following,
-        "statuses": sample.statuses,
-        "last_status_at": None
-        if sample.last_status_at is None
-        else sample.last_status_at.isoformat(),
-    }
+    return {"account": acct, **sample_values(sample)}
 
 
 def export(

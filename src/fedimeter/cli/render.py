@@ -6,6 +6,8 @@ import json
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from fedimeter.sampleformat import sample_values
+
 if TYPE_CHECKING:
     from fedimeter.storage.records import AccountRecord, RunRecord, SampleRecord
 
@@ -36,13 +38,7 @@ def _iso(value: datetime | date | None) -> str | None:
 
 def sample_json(sample: SampleRecord) -> dict[str, Any]:
     """A sample as JSON-ready values."""
-    return {
-        "taken_at": _iso(sample.taken_at),
-        "followers": sample.followers,
-        "following": sample.following,
-        "statuses": sample.statuses,
-        "last_status_at": _iso(sample.last_status_at),
-    }
+    return dict(sample_values(sample))
 
 
 def account_json(account: AccountRecord, latest: SampleRecord | None = None) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +13,7 @@ from fedimeter.clock import utc_now
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.domain.when import parse_when
 from fedimeter.errors import FedimeterError, InvalidInput, NotTracked
+from fedimeter.sampleformat import samples_csv
 from fedimeter.tracking import find_tracked
 from fedimeter.wiring import open_repository
 
@@ -63,24 +62,11 @@ def samples(
             markup=False,
         )
     elif as_csv:
-        typer.echo(_csv(rows), nl=False)
+        typer.echo(samples_csv(rows), nl=False)
     elif not rows:
         cli.out.print(f"No samples for {account.handle} in that period yet.", markup=False)
     else:
         cli.out.print(_table(account, rows))
-
-
-_CSV_COLUMNS = ("taken_at", "followers", "following", "statuses", "last_status_at")
-
-
-def _csv(rows: list[SampleRecord]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_CSV_COLUMNS)
-    for sample in rows:
-        data = sample_json(sample)
-        writer.writerow(["" if data[k] is None else data[k] for k in _CSV_COLUMNS])
-    return buffer.getvalue()
 
 
 def _table(account: AccountRecord, rows: list[SampleRecord]) -> Table:

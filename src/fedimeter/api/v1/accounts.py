@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -27,7 +25,8 @@ from fedimeter.domain.models import AccountState
 from fedimeter.domain.when import parse_when
 from fedimeter.errors import InvalidInput
 from fedimeter.graphing import GraphMetric, account_graph, graph_options
-from fedimeter.storage.records import AccountRecord
+from fedimeter.sampleformat import samples_csv
+from fedimeter.storage.records import AccountRecord, SampleRecord
 from fedimeter.tracking import add_accounts
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], responses=READ_ERRORS)
@@ -167,7 +166,7 @@ async def get_samples(
         samples=[SamplePublic.of(s) for s in samples],
     )
     if format == "csv":
-        return _csv(account, body)  # type: ignore[return-value]
+        return _csv(account, samples)  # type: ignore[return-value]
     return body
 
 
@@ -186,23 +185,10 @@ def period(
     return start, end
 
 
-def _csv(account: AccountRecord, body: SamplesPublic) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["taken_at", "followers", "following", "statuses", "last_status_at"])
-    for s in body.samples:
-        writer.writerow(
-            [
-                s.taken_at.isoformat().replace("+00:00", "Z"),
-                s.followers,
-                s.following,
-                s.statuses,
-                "" if s.last_status_at is None else s.last_status_at.isoformat(),
-            ]
-        )
+def _csv(account: AccountRecord, samples: list[SampleRecord]) -> Response:
     filename = f"{account.handle.acct.replace(':', '_')}-samples.csv"
     return Response(
-        buffer.getvalue(),
+        samples_csv(samples),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
