@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fedimeter.domain.when import parse_when
+from fedimeter.domain.when import parse_period, parse_when
 from fedimeter.errors import InvalidInput
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
@@ -48,3 +48,17 @@ def test_anything_else_is_invalid_input(text: str) -> None:
     """Unparseable text gives InvalidInput naming the accepted forms."""
     with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
         parse_when(text, NOW)
+
+
+def test_a_period_may_be_open_at_either_end() -> None:
+    """parse_period keeps None for a missing end and includes the day of a date until."""
+    assert parse_period(None, None, NOW) == (None, None)
+    start, end = parse_period("2026-03-01", "2026-03-01", NOW)
+    assert start == datetime(2026, 3, 1, tzinfo=UTC)
+    assert end == datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_a_reversed_period_is_invalid() -> None:
+    """since after until is refused in one sentence."""
+    with pytest.raises(InvalidInput, match="since is after until"):
+        parse_period("2026-03-02", "2026-03-01", NOW)

@@ -14,7 +14,7 @@ import typer
 from fedimeter.cli.context import fail, run, state
 from fedimeter.clock import utc_now
 from fedimeter.domain.report_render import csv_safe
-from fedimeter.domain.when import parse_when
+from fedimeter.domain.when import parse_period
 from fedimeter.errors import FedimeterError, InvalidInput
 from fedimeter.sampleformat import SAMPLE_COLUMNS, sample_values
 from fedimeter.storage.records import SampleRecord
@@ -52,10 +52,7 @@ def export(
     settings = cli.settings()
     now = utc_now()
     try:
-        start = None if since is None else parse_when(since, now)
-        end = None if until is None else parse_when(until, now, end_of_day=True)
-        if start is not None and end is not None and start > end:
-            raise InvalidInput("--since is after --until")
+        start, end = parse_period(since, until, now)
     except FedimeterError as exc:
         fail(ctx, exc)
 

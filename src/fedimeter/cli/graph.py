@@ -10,7 +10,7 @@ import typer
 from fedimeter.cli.context import fail, run, state
 from fedimeter.clock import utc_now
 from fedimeter.domain.handles import parse_account_ref
-from fedimeter.domain.when import parse_when
+from fedimeter.domain.when import parse_period
 from fedimeter.errors import FedimeterError, InvalidInput, NotTracked
 from fedimeter.graphing import GraphMetric, account_graph, graph_options
 from fedimeter.tracking import find_tracked
@@ -47,8 +47,7 @@ def graph(
     now = utc_now()
     try:
         ref = parse_account_ref(handle, default_scheme=settings.default_scheme)
-        start = None if since is None else parse_when(since, now)
-        end = None if until is None else parse_when(until, now, end_of_day=True)
+        start, end = parse_period(since, until, now)
         path = output or Path(f"{ref.handle.acct.replace(':', '_')}-{metric}.png")
         suffix = path.suffix.lower().lstrip(".")
         if suffix not in {"png", "svg"}:

@@ -11,7 +11,7 @@ from fedimeter.cli.context import fail, run, state
 from fedimeter.cli.render import dumps, number, sample_json, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.handles import parse_account_ref
-from fedimeter.domain.when import parse_when
+from fedimeter.domain.when import parse_period
 from fedimeter.errors import FedimeterError, InvalidInput, NotTracked
 from fedimeter.sampleformat import samples_csv
 from fedimeter.tracking import find_tracked
@@ -40,12 +40,9 @@ def samples(
     now = utc_now()
     try:
         ref = parse_account_ref(handle, default_scheme=cli.settings().default_scheme)
-        start = None if since is None else parse_when(since, now)
-        end = None if until is None else parse_when(until, now, end_of_day=True)
+        start, end = parse_period(since, until, now)
     except FedimeterError as exc:
         fail(ctx, exc)
-    if start and end and start > end:
-        fail(ctx, InvalidInput("--since is after --until"))
     settings = cli.settings()
 
     async def go() -> tuple[AccountRecord, list[SampleRecord]]:

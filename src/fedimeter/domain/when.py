@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from fedimeter.errors import InvalidInput
 
-__all__ = ["parse_when"]
+__all__ = ["parse_period", "parse_when"]
 
 _AGE = re.compile(r"^(\d{1,6})\s*([hdw])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -38,3 +38,18 @@ def parse_when(text: str, now: datetime, *, end_of_day: bool = False) -> datetim
             f"{text!r} is not a date: use YYYY-MM-DD, an ISO datetime, or an age like 30d"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_period(
+    since: str | None, until: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """A since/until pair as typed, either end open; ``until`` as a date includes that day.
+
+    Raises:
+        InvalidInput: either is not a date or an age, or since is after until.
+    """
+    start = None if since is None else parse_when(since, now)
+    end = None if until is None else parse_when(until, now, end_of_day=True)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("since is after until")
+    return start, end

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -22,8 +22,7 @@ from fedimeter.api.schemas import (
 )
 from fedimeter.domain.analytics import change_between
 from fedimeter.domain.models import AccountState
-from fedimeter.domain.when import parse_when
-from fedimeter.errors import InvalidInput
+from fedimeter.domain.when import parse_period
 from fedimeter.graphing import GraphMetric, account_graph, graph_options
 from fedimeter.sampleformat import samples_csv
 from fedimeter.storage.records import AccountRecord, SampleRecord
@@ -156,7 +155,7 @@ async def get_samples(
 ) -> SamplesPublic:
     """An account's samples between since and until, oldest first."""
     account = await services.repo.get_account(account_id)
-    start, end = period(since, until, services.clock())
+    start, end = parse_period(since, until, services.clock())
     samples = await services.repo.samples(account.id, start, end)
     body = SamplesPublic(
         account_id=account.id,
@@ -168,21 +167,6 @@ async def get_samples(
     if format == "csv":
         return _csv(account, samples)  # type: ignore[return-value]
     return body
-
-
-def period(
-    since: str | None, until: str | None, now: datetime
-) -> tuple[datetime | None, datetime | None]:
-    """Parse a since/until pair.
-
-    Raises:
-        InvalidInput: either is not a date, or since is after until.
-    """
-    start = None if since is None else parse_when(since, now)
-    end = None if until is None else parse_when(until, now, end_of_day=True)
-    if start is not None and end is not None and start > end:
-        raise InvalidInput("since is after until")
-    return start, end
 
 
 def _csv(account: AccountRecord, samples: list[SampleRecord]) -> Response:
@@ -226,7 +210,7 @@ async def get_graph(  # noqa: PLR0917 - each query parameter is an argument
 ) -> Response:
     """The account's followers, following, posts (or followers and posts) over time."""
     account = await services.repo.get_account(account_id)
-    start, end = period(since, until, services.clock())
+    start, end = parse_period(since, until, services.clock())
     image = await account_graph(
         services.repo,
         account,
