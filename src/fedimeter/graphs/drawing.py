@@ -1,0 +1,313 @@
+"""The drawing pieces every graph shares: figure, title, date axis, gapped lines, labels, notes.
+
+Internal to ``fedimeter.graphs``. Each function styles the artists it makes itself (objects
+only, no pyplot, no rcParams), so figures built in several threads at once never see each
+other. Times are matplotlib date numbers in UTC.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+
+from fedimeter.graphs.options import THEMES, GraphOptions, Theme
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
+
+GAP_FACTOR = 3  # a step longer than 3 median steps is a gap: no line is drawn across it
+MARKERS_UP_TO = 60  # points are marked while there are this many or fewer
+NICE_STEPS = [1, 2, 2.5, 5, 10]  # value ticks at 1, 2, 2.5 or 5 times a power of ten
+TITLE_SIZE, MIN_TITLE_SIZE = 13.0, 8.0
+
+Points = list[tuple[float, float]]  # (matplotlib date number, value), in time order
+
+
+def check_period(since: datetime, until: datetime) -> None:
+    """Refuse a period no time axis can show.
+
+    Raises:
+        ValueError: naive times, or ``since`` not before ``until``.
+    """
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("since and until must be timezone-aware")
+    if since >= until:
+        raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+
+
+def theme_of(options: GraphOptions) -> Theme:
+    """The colours ``options`` asks for."""
+    return THEMES[options.theme]
+
+
+def num(moment: datetime) -> float:
+    """The matplotlib date number of an aware datetime (days since the epoch, UTC)."""
+    return float(date2num(moment.astimezone(UTC)))  # type: ignore[no-untyped-call]
+
+
+def in_period(points: Iterable[tuple[datetime, int]], since: datetime, until: datetime) -> Points:
+    """The points from ``since`` to ``until`` inclusive, as date numbers, sorted by time.
+
+    Raises:
+        ValueError: a point with a naive time.
+    """
+    kept: Points = []
+    for moment, value in points:
+        if moment.tzinfo is None:
+            raise ValueError(f"sample time {moment.isoformat()} has no time zone")
+        if since <= moment <= until:
+            kept.append((num(moment), float(value)))
+    kept.sort()
+    return kept
+
+
+def period_text(since: datetime, until: datetime) -> str:
+    """``2026-01-01 to 2026-03-31``, with hours and minutes when either end is not midnight."""
+    start, end = since.astimezone(UTC), until.astimezone(UTC)
+    if all(t.hour == t.minute == t.second == t.microsecond == 0 for t in (start, end)):
+        return f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
+def renderer_of(fig: Figure) -> RendererBase:
+    """An Agg renderer for measuring text in ``fig`` before it is encoded."""
+    return FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call, no-any-return]
+
+
+def new_figure(options: GraphOptions, theme: Theme, title: str) -> Figure:
+    """A figure of the size ``options`` asks for, on the theme's background, with its title.
+
+    The title is left-aligned, bold, never parsed as mathematics, and fitted (``fit_title``).
+    """
+    pad = 10 / 72  # inches around the edge and between panels
+    fig = Figure(
+        figsize=options.figure_inches,
+        dpi=options.dpi,
+        facecolor=theme.background,
+        layout=ConstrainedLayoutEngine(w_pad=pad, h_pad=pad, hspace=0.04),
+    )
+    fig.suptitle(
+        title,
+        x=0.01,
+        ha="left",
+        fontsize=TITLE_SIZE,
+        fontweight="bold",
+        color=theme.text,
+        parse_math=False,
+    )
+    fit_title(fig)
+    return fig
+
+
+def fit_title(fig: Figure) -> None:
+    """Break a title too wide for the figure before its period, then shrink it if need be."""
+    title = fig.get_suptitle()
+    text = fig.texts[-1]
+    renderer = renderer_of(fig)
+    room = fig.bbox.width * 0.97
+    if text.get_window_extent(renderer).width <= room:
+        return
+    head, comma, period = title.rpartition(", ")
+    if comma:
+        text.set_text(f"{head},\n{period}")
+    width = text.get_window_extent(renderer).width
+    if width > room:
+        text.set_fontsize(max(MIN_TITLE_SIZE, TITLE_SIZE * room / width))
+
+
+def style_axes(
+    ax: Axes, theme: Theme, since: datetime, until: datetime, options: GraphOptions
+) -> None:
+    """Colours, grid, a UTC date axis over the period and a thousands-separated value axis."""
+    ax.set_facecolor(theme.background)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_color(theme.axis)
+    ax.tick_params(colors=theme.axis, labelcolor=theme.muted, labelsize=9, length=3)
+    ax.grid(visible=True, color=theme.grid, linewidth=0.8)
+    ax.set_axisbelow(True)
+    # About one date label per inch and a quarter: short enough never to collide.
+    most = max(3, int(options.width_px / 125))
+    locator = AutoDateLocator(tz=UTC, minticks=3, maxticks=most)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(
+        ConciseDateFormatter(locator, tz=UTC, show_offset=True)  # type: ignore[no-untyped-call]
+    )
+    offset = ax.xaxis.get_offset_text()
+    offset.set_color(theme.muted)
+    offset.set_fontsize(9)
+    ax.set_xlim(num(since), num(until))
+    ax.yaxis.set_major_locator(
+        MaxNLocator(nbins="auto", steps=NICE_STEPS, integer=True, min_n_ticks=3)
+    )
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+
+
+def panel_title(ax: Axes, text: str, theme: Theme) -> None:
+    """The small muted name of one panel of a figure with several, above its top left."""
+    ax.set_title(text, loc="left", fontsize=10, color=theme.muted, pad=4)
+
+
+def thousands(value: float, _position: int | None = None) -> str:
+    """``12,345``; ``+ 0`` turns the ``-0`` of a tick just under zero into ``0``."""
+    return f"{round(value) + 0:,}"
+
+
+def runs(xs: Sequence[float]) -> list[range]:
+    """Split point indices where a step is longer than GAP_FACTOR median steps.
+
+    Samples come on a schedule; a step much longer than usual means collection stopped, and
+    a line across it would invent values. Fewer than three points are one run.
+    """
+    if len(xs) < 3:  # noqa: PLR2004 - two steps are needed for a median that means anything
+        return [range(len(xs))]
+    steps = [b - a for a, b in itertools.pairwise(xs)]
+    longest = max(GAP_FACTOR * statistics.median(steps), 1 / (24 * 60))  # at least a minute
+    found, start = [], 0
+    for n, step in enumerate(steps, start=1):
+        if step > longest:
+            found.append(range(start, n))
+            start = n
+    found.append(range(start, len(xs)))
+    return found
+
+
+def draw_line(
+    ax: Axes, points: Points, colour: str, n: int, *, label: str, marked: bool, style: str = "-"
+) -> None:
+    """Draw a series as lines between close samples, with dotted hints across the gaps.
+
+    Each run is a ``Line2D`` with gid ``data-<n>-<run>``; together they hold every point once.
+    Points are ``marked`` with dots, as are lone points between two gaps.
+    """
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    for r, run in enumerate(runs(xs)):
+        if r:
+            before = run.start - 1
+            ax.plot(
+                [xs[before], xs[run.start]],
+                [ys[before], ys[run.start]],
+                color=colour,
+                linewidth=1.0,
+                linestyle=(0, (1, 3)),
+                alpha=0.7,
+                gid=f"gap-{n}-{r}",
+            )
+        ax.plot(
+            xs[run.start : run.stop],
+            ys[run.start : run.stop],
+            color=colour,
+            linewidth=1.8,
+            linestyle=style,
+            marker="o" if marked or len(run) == 1 else "",
+            markersize=3.5,
+            markeredgewidth=0,
+            gid=f"data-{n}-{r}",
+            label=label if r == 0 else "_nolegend_",
+            solid_joinstyle="round",
+        )
+
+
+def draw_counts(ax: Axes, points: Points, subject: str, colour: str, theme: Theme) -> None:
+    """Draw one series of counts, label its latest value, or say why there is nothing.
+
+    ``subject`` (a handle or a host) names what has no samples when there are none.
+    """
+    if not points:
+        say(ax, f"No samples yet for {subject} in this period", theme)
+        return
+    draw_line(ax, points, colour, 0, label=subject, marked=len(points) <= MARKERS_UP_TO)
+    x, y = points[-1]
+    ax.plot(
+        [x],
+        [y],
+        marker="o",
+        markersize=6,
+        color=colour,
+        markeredgecolor=theme.background,
+        markeredgewidth=1.2,
+        clip_on=False,
+        gid="latest-marker",
+    )
+    label_value(ax, (x, y), f"{y:,.0f}", colour=colour, theme=theme)
+    set_value_limits(ax, [value for _, value in points])
+    if len(points) == 1:
+        say(ax, "Only one sample in this period: a trend needs two.", theme, y=0.92)
+
+
+def label_value(
+    ax: Axes,
+    point: tuple[float, float],
+    text: str,
+    *,
+    colour: str,
+    theme: Theme,
+    offset: tuple[float, float] = (8, 0),
+    ha: str = "left",
+    va: str = "center",
+) -> None:
+    """A boxed, bold value beside ``point`` (gid ``latest``), outside the axes if need be.
+
+    Constrained layout keeps it inside the figure: it widens the margin the label reaches into.
+    """
+    ax.annotate(
+        text,
+        xy=point,
+        xytext=offset,
+        textcoords="offset points",
+        ha=ha,
+        va=va,
+        fontsize=10,
+        fontweight="bold",
+        color=theme.text,
+        bbox={
+            "boxstyle": "round,pad=0.3",
+            "facecolor": theme.background,
+            "edgecolor": colour,
+            "linewidth": 1.0,
+        },
+        annotation_clip=False,
+        gid="latest",
+    )
+
+
+def set_value_limits(ax: Axes, values: Sequence[float]) -> None:
+    """Fit the value axis to the data with some air; counts never get a negative axis."""
+    low, high = min(values), max(values)
+    air = (high - low) * 0.12 if high > low else max(1.0, abs(high) * 0.05)
+    bottom = low - air
+    if low >= 0 > bottom:
+        bottom = 0.0
+    ax.set_ylim(bottom, high + air)
+
+
+def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5) -> None:
+    """Write a note in the middle of the axes (gid ``note``); alone, it hides the value axis."""
+    ax.text(
+        0.5,
+        y,
+        message,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=12 if y == 0.5 else 10,  # noqa: PLR2004 - the centre
+        color=theme.muted,
+        parse_math=False,
+        gid="note",
+    )
+    if not ax.lines and not ax.patches:
+        ax.yaxis.set_major_locator(NullLocator())
+        ax.set_ylim(0, 1)
