@@ -14,6 +14,7 @@ from fedimeter.domain.report import (
     AccountLine,
     Movement,
     Report,
+    SeriesPoint,
     SortKey,
     build_report,
     follower_trend,
@@ -125,6 +126,44 @@ def test_an_account_last_measured_before_the_period() -> None:
     assert line.followers == Movement(40, 40, 0, 0.0, None)
 
 
+def test_the_series_runs_from_base_to_current() -> None:
+    """Older samples than the base and samples after until are left out of the chart."""
+    line = only(
+        sample(at(4, 2), 999, statuses=999),
+        sample(at(3, 10), 550, statuses=130),
+        sample(at(2, 10), 400, statuses=90),
+        sample(at(2, 20), 500, statuses=100),
+        sample(at(3, 25), 600, statuses=150),
+    )
+    assert line.series == (
+        SeriesPoint(at(2, 20), 500, 100),
+        SeriesPoint(at(3, 10), 550, 130),
+        SeriesPoint(at(3, 25), 600, 150),
+    )
+    assert line.followers is not None
+    assert (line.series[0].followers, line.series[-1].followers) == (
+        line.followers.start,
+        line.followers.current,
+    )
+
+
+def test_a_partial_series_starts_inside_the_period() -> None:
+    """Added mid-period: the series starts at the first sample in the period."""
+    line = only(sample(at(3, 10), 20), sample(at(3, 15), 25))
+    assert [p.taken_at for p in line.series] == [at(3, 10), at(3, 15)]
+
+
+def test_a_sample_at_since_starts_the_series() -> None:
+    """A sample exactly at since is the base, so the series starts with it."""
+    line = only(sample(at(2, 27), 5), sample(SINCE, 10), sample(at(3, 2), 12))
+    assert [p.followers for p in line.series] == [10, 12]
+
+
+def test_one_old_sample_is_a_one_point_series() -> None:
+    """Last measured before the period: base and current are one sample, one point."""
+    assert only(sample(at(2, 1), 40)).series == (SeriesPoint(at(2, 1), 40, 100),)
+
+
 @pytest.mark.parametrize(
     "samples",
     [(), (sample(at(4, 2), 10),)],
@@ -138,6 +177,7 @@ def test_an_account_without_data(samples: tuple[SampleRecord, ...]) -> None:
     )
     line = next(x for x in result.accounts if x.handle == "nobody@example.org")
     assert not line.has_data
+    assert line.series == ()
     assert line.change is None
     assert line.milestone is None
     assert not line.silent

@@ -11,6 +11,7 @@ from fedimeter.cli.context import fail, run, state
 from fedimeter.clock import utc_now
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.domain.report import Report
+from fedimeter.domain.report_html import render_html
 from fedimeter.domain.report_render import render_csv, render_json, render_markdown, render_text
 from fedimeter.errors import FedimeterError, NotTracked
 from fedimeter.reporting import make_report, report_period
@@ -18,12 +19,14 @@ from fedimeter.storage.records import AccountRecord
 from fedimeter.tracking import find_tracked
 from fedimeter.wiring import open_repository
 
-Format = Literal["text", "markdown", "csv", "json"]
+Format = Literal["text", "markdown", "csv", "json", "html"]
 Sort = Literal["growth", "followers", "name"]
 
 
 def render(report: Report, fmt: Format) -> str:
     """The report in one of the text formats."""
+    if fmt == "html":
+        return render_html(report)
     if fmt == "markdown":
         return render_markdown(report)
     if fmt == "csv":
@@ -48,7 +51,7 @@ def report(
     ] = None,
     until: Annotated[str | None, typer.Option(help="End of the period (default now).")] = None,
     fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="text, markdown, csv or json.")
+        Format, typer.Option("--format", "-f", help="text, markdown, csv, json or html (one page).")
     ] = "text",
     sort: Annotated[Sort, typer.Option(help="Order: growth, followers or name.")] = "growth",
     top: Annotated[int | None, typer.Option(min=1, help="Only the first N accounts.")] = None,

@@ -16,6 +16,8 @@ Definitions, all in UTC:
 - **next milestone**: the first number of the sequence 10, 25, 50, 100, 250, 500, 1 000, ...
   (1, 2.5 and 5 times each power of ten from 10 up) above the current followers. Its date is
   projected from the least-squares slope of followers over the 30 days before ``until``.
+- **series**: the followers and posts of every sample from base to current, both included
+  (the samples the changes are measured over), oldest first, for a small chart.
 - **silent**: the latest post (``last_status_at`` of the current sample) is more than
   ``silent_after_days`` whole days before ``now``'s UTC day, or the account never posted.
 """
@@ -40,6 +42,7 @@ __all__ = [
     "Movement",
     "Report",
     "SampleLike",
+    "SeriesPoint",
     "SortKey",
     "build_report",
     "follower_trend",
@@ -101,6 +104,15 @@ class Milestone:
 
 
 @dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One sample's followers and posts, as a point of an account's chart over the period."""
+
+    taken_at: datetime
+    followers: int
+    statuses: int
+
+
+@dataclass(frozen=True, slots=True)
 class AccountLine:
     """One account in a report. Every count field is None when the account has no data."""
 
@@ -122,6 +134,8 @@ class AccountLine:
     #: Whole days from the latest post to ``now``'s day; None when never posted or no data.
     days_since_post: int | None
     silent: bool
+    #: The samples from base to current, both included, oldest first; empty without data.
+    series: tuple[SeriesPoint, ...] = ()
 
     @property
     def has_data(self) -> bool:
@@ -257,8 +271,10 @@ def _line(
         )
     current = upto_until[-1]
     before = [s for s in upto_until if s.taken_at <= since]
-    # With nothing at the start, current lies inside the period, so a first one exists there.
-    base = before[-1] if before else next(s for s in upto_until if s.taken_at > since)
+    # ``before`` is a prefix of the sorted samples, so the base is its last one or, with nothing
+    # at the start, the first sample inside the period (current lies there, so one exists).
+    period = upto_until[len(before) - 1 if before else 0 :]
+    base = period[0]
     span = current.taken_at - base.taken_at
     trend = follower_trend(upto_until, until)
     target = next_milestone(current.followers)
@@ -279,6 +295,7 @@ def _line(
         last_status_at=last_post,
         days_since_post=days,
         silent=days is None or days > silent_after_days,
+        series=tuple(SeriesPoint(s.taken_at, s.followers, s.statuses) for s in period),
     )
 
 

@@ -35,10 +35,19 @@ __all__ = [
     "JSONValue",
     "csv_safe",
     "escape_markdown",
+    "format_count",
+    "format_day",
+    "format_minute",
+    "format_percent",
+    "format_rate",
+    "format_signed",
     "render_csv",
     "render_json",
     "render_markdown",
     "render_text",
+    "report_title",
+    "shown_note",
+    "silence_note",
 ]
 
 JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
@@ -79,17 +88,17 @@ CSV_COLUMNS = (
 )
 
 
-# --- shared formatting -----------------------------------------------------------------------
+# --- shared formatting (report_html uses these too) -------------------------------------------
 
 
-def _day(moment: datetime | date) -> str:
+def format_day(moment: datetime | date) -> str:
     """``2026-03-31`` (a datetime's UTC day)."""
     if isinstance(moment, datetime):
         moment = moment.astimezone(UTC).date()
     return moment.isoformat()
 
 
-def _minute(moment: datetime) -> str:
+def format_minute(moment: datetime) -> str:
     """``2026-04-01 03:00 UTC``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -99,32 +108,32 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
-def _count(value: int) -> str:
+def format_count(value: int) -> str:
     """``1,234``."""
     return f"{value:,}"
 
 
-def _signed(value: int) -> str:
+def format_signed(value: int) -> str:
     """``+56``, ``-3``, ``0``."""
     return f"{value:+,}" if value else "0"
 
 
-def _percent(value: float) -> str:
+def format_percent(value: float) -> str:
     """``+4.7%``, ``-0.5%``, ``0.0%``."""
     return f"{value:+.1f}%" if value else "0.0%"
 
 
-def _rate(value: float) -> str:
+def format_rate(value: float) -> str:
     """``+1.8``, ``-0.3``, ``0.0``."""
     return f"{value:+,.1f}" if value else "0.0"
 
 
-def _title(report: Report) -> str:
+def report_title(report: Report) -> str:
     """``fedimeter report for 2026-03-01 - 2026-03-31``, with an en dash."""
-    return f"fedimeter report for {_day(report.since)} {_EN_DASH} {_day(report.until)}"
+    return f"fedimeter report for {format_day(report.since)} {_EN_DASH} {format_day(report.until)}"
 
 
-def _shown(report: Report) -> str:
+def shown_note(report: Report) -> str:
     """`` (top 5 shown)`` when ``top`` cut the list, else nothing."""
     shown = len(report.accounts)
     return "" if shown == report.account_count else f" (top {shown} shown)"
@@ -134,16 +143,16 @@ def _totals(report: Report) -> str:
     """``3 accounts, 1,234 (+56) followers``."""
     accounts = f"{report.account_count} account{'' if report.account_count == 1 else 's'}"
     change = report.total_followers_change
-    moved = f" ({_signed(change)})" if change else ""
-    return f"{accounts}, {_count(report.total_followers)}{moved} followers"
+    moved = f" ({format_signed(change)})" if change else ""
+    return f"{accounts}, {format_count(report.total_followers)}{moved} followers"
 
 
-def _silence(line: AccountLine) -> str:
+def silence_note(line: AccountLine) -> str:
     """``last post 2026-01-02 (89 days ago)`` or ``never posted``."""
     if line.last_status_at is None:
         return "never posted"
     days = line.days_since_post
-    return f"last post {_day(line.last_status_at)} ({days} day{'' if days == 1 else 's'} ago)"
+    return f"last post {format_day(line.last_status_at)} ({days} day{'' if days == 1 else 's'} ago)"
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -152,11 +161,11 @@ def _silence(line: AccountLine) -> str:
 def _text_count(movement: Movement, noun: str, *, with_percent: bool = False) -> str:
     """``1,234 (+56, +4.7%) followers``; the parenthesis only when the count changed."""
     if not movement.change:
-        return f"{_count(movement.current)} {noun}"
-    parts = [_signed(movement.change)]
+        return f"{format_count(movement.current)} {noun}"
+    parts = [format_signed(movement.change)]
     if with_percent and movement.percent is not None:
-        parts.append(_percent(movement.percent))
-    return f"{_count(movement.current)} ({', '.join(parts)}) {noun}"
+        parts.append(format_percent(movement.percent))
+    return f"{format_count(movement.current)} ({', '.join(parts)}) {noun}"
 
 
 def _text_lines(line: AccountLine) -> list[str]:
@@ -169,27 +178,27 @@ def _text_lines(line: AccountLine) -> list[str]:
         f" {_text_count(line.following, 'following')}, {_text_count(line.statuses, 'posts')}"
     )
     if line.partial and line.base_at is not None:
-        text += f" (measured from {_day(line.base_at)})"
+        text += f" (measured from {format_day(line.base_at)})"
     lines = [text]
     if line.milestone is not None and line.milestone.eta is not None:
         lines.append(
-            f"  next: {_count(line.milestone.followers)} followers"
-            f" around {_day(line.milestone.eta)}"
+            f"  next: {format_count(line.milestone.followers)} followers"
+            f" around {format_day(line.milestone.eta)}"
         )
     return lines
 
 
 def render_text(report: Report) -> str:
     """The report as plain text: title, accounts, totals, and silent accounts if any."""
-    out = [f"{_title(report)} (generated {_minute(report.generated_at)})", ""]
+    out = [f"{report_title(report)} (generated {format_minute(report.generated_at)})", ""]
     for line in report.accounts:
         out.extend(_text_lines(line))
     if report.accounts:
         out.append("")
-    out.append(f"Total: {_totals(report)}{_shown(report)}")
+    out.append(f"Total: {_totals(report)}{shown_note(report)}")
     if report.silent:
         out += ["", f"Silent (no post for more than {report.silent_after_days} days):"]
-        out += [f"  @{line.handle}: {_silence(line)}" for line in report.silent]
+        out += [f"  @{line.handle}: {silence_note(line)}" for line in report.silent]
     return "\n".join(out) + "\n"
 
 
@@ -215,20 +224,20 @@ def _markdown_row(line: AccountLine) -> list[str]:
     if followers is None or following is None or statuses is None:
         return [label, "no data", "", "", "", "", "", ""]
     if line.partial and line.base_at is not None:
-        label += f" (from {_day(line.base_at)})"
+        label += f" (from {format_day(line.base_at)})"
     milestone = ""
     if line.milestone is not None:
-        milestone = _count(line.milestone.followers)
+        milestone = format_count(line.milestone.followers)
         if line.milestone.eta is not None:
-            milestone += f" (~{_day(line.milestone.eta)})"
+            milestone += f" (~{format_day(line.milestone.eta)})"
     return [
         label,
-        _count(followers.current),
-        _signed(followers.change),
-        "" if followers.percent is None else _percent(followers.percent),
-        "" if followers.per_day is None else _rate(followers.per_day),
-        _count(following.current),
-        _count(statuses.current),
+        format_count(followers.current),
+        format_signed(followers.change),
+        "" if followers.percent is None else format_percent(followers.percent),
+        "" if followers.per_day is None else format_rate(followers.per_day),
+        format_count(following.current),
+        format_count(statuses.current),
         milestone,
     ]
 
@@ -238,9 +247,9 @@ def render_markdown(report: Report) -> str:
     header = ["Account", "Followers", "Change", "%", "Per day", "Following", "Posts", "Next"]
     align = ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]
     out = [
-        f"# {_title(report)}",
+        f"# {report_title(report)}",
         "",
-        f"Generated {_minute(report.generated_at)}. {_totals(report)}{_shown(report)}.",
+        f"Generated {format_minute(report.generated_at)}. {_totals(report)}{shown_note(report)}.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(align) + " |",
@@ -251,7 +260,8 @@ def render_markdown(report: Report) -> str:
         out.append(f"No post for more than {report.silent_after_days} days:")
         out.append("")
         out += [
-            f"- {escape_markdown('@' + line.handle)}: {_silence(line)}" for line in report.silent
+            f"- {escape_markdown('@' + line.handle)}: {silence_note(line)}"
+            for line in report.silent
         ]
     return "\n".join(out) + "\n"
 

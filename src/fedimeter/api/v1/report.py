@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from fedimeter.api.deps import ReadAccess, ServicesDep
 from fedimeter.api.schemas import MAX_ID, READ_ERRORS
+from fedimeter.domain.report_html import render_html
 from fedimeter.domain.report_render import render_csv, render_json, render_markdown, render_text
 from fedimeter.reporting import make_report, report_period
 
@@ -17,6 +18,7 @@ _MEDIA = {
     "text": "text/plain; charset=utf-8",
     "markdown": "text/markdown; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
 }
 
 
@@ -25,7 +27,7 @@ _MEDIA = {
     dependencies=[ReadAccess],
     responses={
         200: {
-            "description": "JSON, or text, Markdown or CSV with format=...",
+            "description": "JSON, or text, Markdown, CSV or HTML with format=...",
             "content": {media: {} for media in _MEDIA.values()},
         },
         404: {"description": "An account id that is not tracked."},
@@ -46,8 +48,8 @@ async def get_report(  # noqa: PLR0917 - each query parameter is an argument
         Query(description="Accounts to include (repeat the parameter); default all tracked."),
     ] = None,
     format: Annotated[  # noqa: A002 - the parameter's public name
-        Literal["json", "text", "markdown", "csv"],
-        Query(description="json (default), text, markdown or csv."),
+        Literal["json", "text", "markdown", "csv", "html"],
+        Query(description="json (default), text, markdown, csv or html (one self-contained page)."),
     ] = "json",
     sort: Annotated[Literal["growth", "followers", "name"], Query()] = "growth",
     top: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -71,5 +73,10 @@ async def get_report(  # noqa: PLR0917 - each query parameter is an argument
     )
     if format == "json":
         return render_json(report)
-    renderer = {"text": render_text, "markdown": render_markdown, "csv": render_csv}[format]
+    renderer = {
+        "text": render_text,
+        "markdown": render_markdown,
+        "csv": render_csv,
+        "html": render_html,
+    }[format]
     return Response(renderer(report), media_type=_MEDIA[format])  # type: ignore[return-value]
