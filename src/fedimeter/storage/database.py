@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, make_url, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -175,6 +176,13 @@ class Database:
         """
         async with translate_errors("read", self.url), self.engine.connect() as conn:
             yield conn
+
+
+def insert_ignore(dialect: str, table: Any) -> Any:  # noqa: ANN401 - dialect insert constructs
+    """INSERT that skips rows whose key exists: ``rowcount`` tells whether it inserted."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _run_upgrade(connection: Connection, revision: str) -> None:

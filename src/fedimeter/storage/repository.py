@@ -11,10 +11,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, delete, exists, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from fedimeter.domain.models import AccountState, Handle, ResolvedAccount, ServerInfo
 from fedimeter.errors import AlreadyTracked, NotTracked, RoundInProgress
+from fedimeter.storage.database import insert_ignore
 from fedimeter.storage.records import (
     AccountRecord,
     AccountStateChange,
@@ -112,7 +112,7 @@ class Repository:
         ).first()
         if row is None:
             await conn.execute(
-                self._insert_ignore(instances).values(
+                insert_ignore(self.db.dialect, instances).values(
                     host=address.authority, base_url=address.base_url, added_at=now
                 )
             )
@@ -200,7 +200,9 @@ class Repository:
                 raise AlreadyTracked(f"{resolved.handle} is already tracked")
             if existing is None:
                 result = await conn.execute(
-                    self._insert_ignore(accounts).values(acct_key=key, added_at=now, **values)
+                    insert_ignore(self.db.dialect, accounts).values(
+                        acct_key=key, added_at=now, **values
+                    )
                 )
                 if result.rowcount == 0:  # another process added it between our two statements
                     raise AlreadyTracked(f"{resolved.handle} is already tracked")
@@ -573,7 +575,7 @@ class Repository:
         async with self.db.begin() as conn:
             if samples:
                 await conn.execute(
-                    self._insert_ignore(account_samples),
+                    insert_ignore(self.db.dialect, account_samples),
                     [dict(dataclasses.asdict(s), run_id=run_id) for s in samples],
                 )
                 await conn.execute(
@@ -588,7 +590,7 @@ class Repository:
                 )
             for failure in failures:
                 await conn.execute(
-                    self._insert_ignore(run_failures).values(
+                    insert_ignore(self.db.dialect, run_failures).values(
                         run_id=run_id,
                         account_id=failure.account_id,
                         code=failure.code,
@@ -704,11 +706,3 @@ class Repository:
                 )
                 for row in await conn.execute(stmt)
             ]
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _insert_ignore(self, table: Any) -> Any:  # noqa: ANN401 - dialect insert constructs
-        """INSERT that skips rows whose key exists (idempotent re-delivery)."""
-        if self.db.dialect == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
