@@ -6,24 +6,29 @@ configuration at all (an SQLite file in the XDG data directory).
 
 from __future__ import annotations
 
+import json
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from fedimeter import __version__
+from fedimeter.domain.mail import check_address
 from fedimeter.domain.schedule import DEFAULT_SCHEDULE, parse_schedule
 from fedimeter.errors import ConfigError, InvalidInput
 
-__all__ = ["Settings", "default_config_file", "default_database_url", "load_settings"]
+Channel = Literal["mastodon", "webhook", "email"]
+
+__all__ = ["Channel", "Settings", "default_config_file", "default_database_url", "load_settings"]
 
 _config_file: ContextVar[Path | None] = ContextVar("fedimeter_config_file", default=None)
 
@@ -143,6 +148,75 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="How often a host's software and version are re-read."
     )
 
+    # -- report delivery (docs/delivery.md) ------------------------------------------------
+    post_instance: str | None = Field(
+        default=None,
+        description="Server reports are posted to, e.g. https://mastodon.social.",
+    )
+    post_token: SecretStr | None = Field(
+        default=None,
+        description="Access token of the posting account (scope write:statuses).",
+    )
+    post_visibility: Literal["public", "unlisted", "private", "direct"] = Field(
+        default="unlisted", description="Visibility of posted reports."
+    )
+    post_max_parts: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="Longest thread a report may become; longer ones are refused (use top).",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="URL reports are POSTed to as JSON (Slack, Discord, Matrix bridges...).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs each webhook body: X-Fedimeter-Signature: sha256=HMAC(body).",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mailed reports.")
+    smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="SMTP port; default 587 (starttls), 465 (tls) or 25 (none).",
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade after connecting), tls (from the start) or none.",
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP user name, if it asks.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates to trust for the SMTP server (default: the system's).",
+    )
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds for each SMTP step.")
+    email_from: str | None = Field(default=None, description="Sender of e-mailed reports.")
+    email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Recipients of e-mailed reports."
+    )
+    delivery_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a failed delivery, with backoff."
+    )
+    deliver: Literal["off", "daily", "weekly"] = Field(
+        default="off",
+        description="Deliver a report after collection rounds: daily, weekly, or off.",
+    )
+    deliver_weekday: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = Field(default="monday", description="The day (UTC) weekly reports are delivered.")
+    deliver_to: Annotated[list[Channel], NoDecode] = Field(
+        default_factory=list,
+        description="Channels for scheduled reports; default every configured one.",
+    )
+    deliver_top: int | None = Field(
+        default=None, ge=1, description="Scheduled reports show only the first N accounts."
+    )
+    deliver_sort: Literal["growth", "followers", "name"] = Field(
+        default="growth", description="Order of accounts in scheduled reports."
+    )
+
     @field_validator("api_token", "read_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -159,6 +233,80 @@ class Settings(BaseSettings):
             return parse_schedule(value).text
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("post_token", "webhook_secret", "smtp_password")
+    @classmethod
+    def _empty_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("post_instance", "webhook_url", "smtp_host", "email_from", "smtp_user")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("post_instance", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme.lower() not in {"http", "https"} or not rest.strip("/"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_address(value)
+        return value
+
+    @field_validator("email_to", "deliver_to", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # From a variable: one value, several separated by commas, or a JSON list.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in (p.strip() for p in text.split(",")) if part]
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        for address in value:
+            check_address(address)
+        return value
+
+    @model_validator(mode="after")
+    def _delivery_configured(self) -> Settings:
+        configured = self.delivery_channels()
+        missing = [c for c in self.deliver_to if c not in configured]
+        if missing:
+            raise ValueError(
+                f"deliver_to names {', '.join(missing)}, which is not configured"
+                " (see docs/delivery.md)"
+            )
+        if self.deliver != "off" and not configured:
+            raise ValueError(
+                f"deliver is {self.deliver!r} but no channel is configured: set post_instance"
+                " and post_token, webhook_url, or smtp_host, email_from and email_to"
+            )
+        if self.smtp_password is not None and self.smtp_user is None:
+            raise ValueError("smtp_password is set without smtp_user")
+        return self
+
+    def delivery_channels(self) -> list[Channel]:
+        """The channels that are configured, in the order mastodon, webhook, email."""
+        configured: list[Channel] = []
+        if self.post_instance and self.post_token:
+            configured.append("mastodon")
+        if self.webhook_url:
+            configured.append("webhook")
+        if self.smtp_host and self.email_from and self.email_to:
+            configured.append("email")
+        return configured
 
     @field_validator("database_url")
     @classmethod

@@ -12,6 +12,7 @@ not a ``FedimeterError`` is a bug.
     ├── AlreadyTracked               adding what is tracked already
     ├── RoundInProgress              another collection round holds the database
     ├── StorageError                 the database refused (unreachable, read-only, full)
+    ├── DeliveryError                a report could not be delivered (post, webhook, e-mail)
     └── FediverseError               a remote server did not give us what we asked for
         ├── AddressRefused           SSRF guard: a private/loopback/... address
         ├── AccountNotFound          the server says this account does not exist (404, 410)
@@ -32,6 +33,7 @@ __all__ = [
     "AlreadyTracked",
     "BadResponse",
     "ConfigError",
+    "DeliveryError",
     "EndpointMissing",
     "FedimeterError",
     "FediverseError",
@@ -93,6 +95,12 @@ class StorageError(FedimeterError):
     """The database could not be reached or refused a write."""
 
     code = "storage"
+
+
+class DeliveryError(FedimeterError):
+    """A report could not be posted, sent to a webhook or e-mailed."""
+
+    code = "delivery"
 
 
 class FediverseError(FedimeterError):

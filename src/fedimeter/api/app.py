@@ -13,11 +13,13 @@ from fedimeter.api import compat, health, v1
 from fedimeter.api.errors import install_error_handlers
 from fedimeter.api.services import Services
 from fedimeter.clock import Clock, utc_now
+from fedimeter.delivery import Deliverer, deliver_safely
 from fedimeter.domain.schedule import parse_schedule
 from fedimeter.fediverse import FediverseClient
 from fedimeter.rounds import RoundManager
 from fedimeter.scheduler import Scheduler
 from fedimeter.storage.database import Database
+from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.storage.repository import Repository
 
 if TYPE_CHECKING:
@@ -71,7 +73,8 @@ def create_app(
         fedi = client if client is not None else FediverseClient(settings, clock=clock)
         repo = Repository(db)
         rounds = RoundManager(repo, fedi, settings, clock=clock)
-        services = Services(settings, db, repo, fedi, rounds, clock)
+        deliverer = Deliverer(settings, DeliveryLog(db), clock=clock)
+        services = Services(settings, db, repo, fedi, rounds, clock, deliverer)
         app.state.services = services
         scheduler_task: asyncio.Task[None] | None = None
         if plan is not None:
@@ -80,7 +83,11 @@ def create_app(
                 latest = await repo.list_runs(1)
                 return latest[0].started_at if latest else None
 
-            services.scheduler = Scheduler(plan, rounds.run, last_round_start, clock=clock)
+            async def round_then_deliver() -> None:
+                await rounds.run()
+                await deliver_safely(settings, repo, deliverer, now=clock())
+
+            services.scheduler = Scheduler(plan, round_then_deliver, last_round_start, clock=clock)
             scheduler_task = asyncio.create_task(
                 services.scheduler.run(), name="fedimeter-scheduler"
             )

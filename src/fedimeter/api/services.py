@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fedimeter.clock import Clock
     from fedimeter.config import Settings
+    from fedimeter.delivery import Deliverer
     from fedimeter.fediverse import FediverseClient
     from fedimeter.rounds import RoundManager
     from fedimeter.scheduler import Scheduler
@@ -27,4 +28,5 @@ class Services:
     client: FediverseClient
     rounds: RoundManager
     clock: Clock
+    deliverer: Deliverer
     scheduler: Scheduler | None = None

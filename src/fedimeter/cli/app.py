@@ -11,6 +11,7 @@ from fedimeter import __version__
 from fedimeter.cli import (
     collecting,
     database,
+    deliver,
     demo,
     export,
     graph,
@@ -41,6 +42,7 @@ app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("graph")(graph.graph)
 app.command("export")(export.export)
+app.command("deliveries")(deliver.deliveries)
 
 
 def _version(value: bool) -> None:

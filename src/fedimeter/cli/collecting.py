@@ -9,13 +9,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedimeter.cli.context import run, state
+from fedimeter.cli.deliver import outcome_json, print_outcomes
 from fedimeter.cli.render import dumps, number, run_json, when
+from fedimeter.clock import utc_now
 from fedimeter.collect import collect_round
+from fedimeter.delivery import Deliverer, deliver_after_round
+from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.wiring import make_client, open_repository
 
 if TYPE_CHECKING:
     from fedimeter.cli.context import CliState
     from fedimeter.collect import RoundResult
+    from fedimeter.delivery import Outcome
     from fedimeter.storage.records import FailureRecord, RunRecord
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -93,14 +98,34 @@ def _print_result(cli: CliState, result: RoundResult) -> None:
         cli.out.print(_failures_table(result.failures))
 
 
-def collect(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Measure every tracked account now and store the samples."""
+def collect(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    deliver: Annotated[
+        bool,
+        typer.Option(
+            "--deliver/--no-deliver",
+            help="Deliver the scheduled report afterwards when FEDIMETER_DELIVER is daily or"
+            " weekly (see docs/delivery.md).",
+        ),
+    ] = True,
+) -> None:
+    """Measure every tracked account now and store the samples.
+
+    With scheduled delivery on (FEDIMETER_DELIVER), the daily or weekly report goes out after
+    the round, once per period. Exit code 1 when a delivery failed.
+    """
     cli = state(ctx)
     settings = cli.settings()
+    outcomes: list[Outcome] = []
 
     async def go(listener: _Bar | None) -> RoundResult:
         async with open_repository(settings) as repo, make_client(settings) as client:
-            return await collect_round(repo, client, settings, progress=listener)
+            result = await collect_round(repo, client, settings, progress=listener)
+            if deliver and settings.deliver != "off":
+                deliverer = Deliverer(settings, DeliveryLog(repo.db), clock=utc_now)
+                outcomes.extend(await deliver_after_round(settings, repo, deliverer, now=utc_now()))
+            return result
 
     if as_json or not cli.err.is_terminal:
         result = run(ctx, go(None))
@@ -122,9 +147,14 @@ def collect(ctx: typer.Context, as_json: JsonOption = False) -> None:
         payload["state_changes"] = [
             {"account": str(a.handle), "state": s.value} for a, s in result.state_changes
         ]
+        payload["deliveries"] = [outcome_json(o) for o in outcomes]
         cli.out.print(dumps(payload), markup=False)
-        return
-    _print_result(cli, result)
+        failed = any(o.status == "failed" for o in outcomes)
+    else:
+        _print_result(cli, result)
+        failed = print_outcomes(cli, outcomes)
+    if failed:
+        raise typer.Exit(1)
 
 
 def runs(

@@ -8,13 +8,17 @@ from typing import Annotated, Literal
 import typer
 
 from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.deliver import print_outcomes
 from fedimeter.clock import utc_now
+from fedimeter.config import Channel
+from fedimeter.delivery import Deliverer, Outcome, selection_key
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.domain.report import Report
 from fedimeter.domain.report_html import render_html
 from fedimeter.domain.report_render import render_csv, render_json, render_markdown, render_text
 from fedimeter.errors import FedimeterError, NotTracked
 from fedimeter.reporting import make_report, report_period
+from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.storage.records import AccountRecord
 from fedimeter.tracking import find_tracked
 from fedimeter.wiring import open_repository
@@ -58,14 +62,30 @@ def report(
     silent_days: Annotated[
         int, typer.Option(min=0, help="An account with no post for this many days is silent.")
     ] = 30,
+    post: Annotated[
+        bool,
+        typer.Option(
+            "--post", help="Post it on Mastodon (post_instance, post_token), as a thread if long."
+        ),
+    ] = False,
+    webhook: Annotated[
+        bool, typer.Option("--webhook", help="Send it to webhook_url as JSON.")
+    ] = False,
+    email: Annotated[
+        bool, typer.Option("--email", help="E-mail it (smtp_host, email_from, email_to).")
+    ] = False,
 ) -> None:
     """Report followers, following and posts over a period: change, pace, milestones, silence.
 
-    The period defaults to the last 7 days.
+    The period defaults to the last 7 days. With --post, --webhook or --email the report is
+    delivered instead of printed, once per period and place (see docs/delivery.md); the exit
+    code is 1 when a delivery failed.
     """
     cli = state(ctx)
     settings = cli.settings()
     now = utc_now()
+    wanted: dict[Channel, bool] = {"mastodon": post, "webhook": webhook, "email": email}
+    channels = [channel for channel, asked in wanted.items() if asked]
     try:
         start, end = report_period(now, period, since, until)
         refs = [
@@ -73,9 +93,12 @@ def report(
         ]
     except FedimeterError as exc:
         fail(ctx, exc)
+    outcomes: list[Outcome] = []
 
     async def go() -> Report:
         async with open_repository(settings) as repo:
+            deliverer = Deliverer(settings, DeliveryLog(repo.db), clock=utc_now)
+            deliverer.check(channels)  # before any work: a missing setting fails at once
             chosen: list[AccountRecord] | None = None
             if refs:
                 chosen = []
@@ -84,7 +107,7 @@ def report(
                     if account is None:
                         raise NotTracked(f"{ref.handle} is not tracked (see: fedimeter track list)")
                     chosen.append(account)
-            return await make_report(
+            report = await make_report(
                 repo,
                 since=start,
                 until=end,
@@ -94,5 +117,15 @@ def report(
                 top=top,
                 silent_after_days=silent_days,
             )
+            if channels:
+                selection = selection_key(
+                    None if chosen is None else [a.handle.acct for a in chosen]
+                )
+                outcomes.extend(await deliverer.deliver(report, channels, selection=selection))
+            return report
 
-    typer.echo(render(run(ctx, go()), fmt), nl=False)
+    report = run(ctx, go())
+    if not channels:
+        typer.echo(render(report, fmt), nl=False)
+    elif print_outcomes(cli, outcomes):
+        raise typer.Exit(1)

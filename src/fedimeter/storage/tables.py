@@ -21,12 +21,14 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 __all__ = [
     "UTCDateTime",
     "account_samples",
     "accounts",
+    "deliveries",
     "instances",
     "metadata",
     "run_failures",
@@ -156,4 +158,36 @@ run_failures = Table(
     Column("code", String(40), nullable=False),
     Column("reason", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# Reports delivered (or being delivered): one row per channel, destination and report, so the
+# same report is never sent twice and a thread cut short by a crash is finished, not restarted.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # mastodon | webhook | email
+    Column("channel", String(20), nullable=False),
+    # A fingerprint of where it goes (webhook URLs and tokens are secrets: never stored).
+    Column("destination", String(64), nullable=False),
+    # Where it goes, for people, without secrets: a host, or the number of recipients.
+    Column("destination_label", Text, nullable=False),
+    # The period's UTC days and the accounts it covers: the same report has the same key.
+    Column("report_key", String(200), nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    # sending | delivered | failed
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    # The posts of a thread as planned (JSON list), how many went out, and their ids.
+    Column("parts", Text),
+    Column("parts_sent", Integer, nullable=False, default=0),
+    Column("remote_ids", Text),
+    Column("url", Text),
+    Column("error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    UniqueConstraint("channel", "destination", "report_key", name="uq_deliveries_report"),
+    Index("ix_deliveries_created", "created_at"),
 )
