@@ -12,15 +12,20 @@ from typing import TYPE_CHECKING
 
 from fedimeter.graphs.encode import encode
 from fedimeter.graphs.figures import combined_figure, comparison_figure, metric_figure
+from fedimeter.graphs.instance import ACTIVITY, instance_metric_figure, weekly_activity_figure
 from fedimeter.graphs.options import (
+    MAX_SERIES,
     THEMES,
     Format,
     GraphOptions,
+    InstanceMetric,
+    InstanceSampleLike,
     Metric,
     SampleLike,
     Series,
     Theme,
     ThemeName,
+    WeekLike,
 )
 
 if TYPE_CHECKING:
@@ -28,21 +33,30 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 __all__ = [
+    "ACTIVITY",
+    "MAX_SERIES",
     "THEMES",
     "Format",
     "GraphOptions",
+    "InstanceMetric",
+    "InstanceSampleLike",
     "Metric",
     "SampleLike",
     "Series",
     "Theme",
     "ThemeName",
+    "WeekLike",
     "combined_figure",
     "comparison_figure",
     "encode",
+    "instance_metric_figure",
     "metric_figure",
     "render_combined",
     "render_comparison",
+    "render_instance_metric",
     "render_metric",
+    "render_weekly_activity",
+    "weekly_activity_figure",
 ]
 
 DEFAULT_OPTIONS = GraphOptions()
@@ -109,9 +123,51 @@ def render_comparison(
         PNG or SVG bytes, as ``options`` asks.
 
     Raises:
-        ValueError: naive times, or ``since`` not before ``until``.
+        ValueError: more than ``MAX_SERIES`` series, naive times, or ``since`` not before
+            ``until``.
     """
     fig = comparison_figure(
         series, title=title, indexed=indexed, since=since, until=until, options=options
     )
+    return encode(fig, options)
+
+
+def render_instance_metric(
+    host: str,
+    metric: InstanceMetric,
+    samples: Sequence[InstanceSampleLike],
+    *,
+    since: datetime,
+    until: datetime,
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw an instance's ``users`` or ``statuses`` from ``since`` to ``until``.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: an unknown metric, naive times, or ``since`` not before ``until``.
+    """
+    fig = instance_metric_figure(host, metric, samples, since=since, until=until, options=options)
+    return encode(fig, options)
+
+
+def render_weekly_activity(
+    host: str,
+    weeks: Sequence[WeekLike],
+    *,
+    since: datetime,
+    until: datetime,
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw an instance's statuses, logins and registrations per week, the week in progress hatched.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: naive times, or ``since`` not before ``until``.
+    """
+    fig = weekly_activity_figure(host, weeks, since=since, until=until, options=options)
     return encode(fig, options)

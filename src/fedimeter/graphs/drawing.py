@@ -23,13 +23,21 @@ from fedimeter.graphs.options import THEMES, GraphOptions, Theme
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.backend_bases import RendererBase
+    from matplotlib.legend import Legend
 
 GAP_FACTOR = 3  # a step longer than 3 median steps is a gap: no line is drawn across it
 MARKERS_UP_TO = 60  # points are marked while there are this many or fewer
 NICE_STEPS = [1, 2, 2.5, 5, 10]  # value ticks at 1, 2, 2.5 or 5 times a power of ten
 TITLE_SIZE, MIN_TITLE_SIZE = 13.0, 8.0
+LEGEND_SIZES = (9.0, 8.0, 7.0)  # legend font sizes tried in turn until the legend fits
+LEGEND_COLUMNS = 4  # at most; more columns make rows hard to follow
+LEGEND_HEIGHT_SHARE = 0.3  # a legend taller than this share of the plot gets a smaller font
+TIME_AXIS_PT = 30  # about what the date labels and their offset take under the axes
+SHORTEST_NAME = 16  # characters of a name kept when shortening it buys a legend more columns
+ELLIPSIS = "…"
 
 Points = list[tuple[float, float]]  # (matplotlib date number, value), in time order
 
@@ -295,7 +303,10 @@ def set_value_limits(ax: Axes, values: Sequence[float]) -> None:
 
 
 def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5) -> None:
-    """Write a note in the middle of the axes (gid ``note``); alone, it hides the value axis."""
+    """Write a note in the middle of the axes (gid ``note``); alone, it hides the value axis.
+
+    The note sits on a patch of background, so a line or bar under it never makes it unreadable.
+    """
     ax.text(
         0.5,
         y,
@@ -307,7 +318,127 @@ def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5) -> None:
         color=theme.muted,
         parse_math=False,
         gid="note",
+        zorder=5,
+        bbox={
+            "boxstyle": "round,pad=0.3",
+            "facecolor": theme.background,
+            "edgecolor": "none",
+            "alpha": 0.85,
+        },
     )
     if not ax.lines and not ax.patches:
         ax.yaxis.set_major_locator(NullLocator())
         ax.set_ylim(0, 1)
+
+
+def legend_below(fig: Figure, ax: Axes, theme: Theme) -> Legend:
+    """The legend of ``ax`` under the axes, as wide as the figure allows and no wider.
+
+    It takes as many columns (up to four) as fit the width, at the largest font that keeps it
+    under ``LEGEND_HEIGHT_SHARE`` of the height below the title. When no font does, names lose
+    their middle (``@someone@a.very…example: 1,234``, never the value) so that more columns
+    fit, as long as ``SHORTEST_NAME`` characters of each remain; names too long for even one
+    column are shortened as far as they must.
+
+    Returns:
+        The figure's legend (gid ``legend``).
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    renderer = renderer_of(fig)
+    room = fig.bbox.width * 0.98
+    # The share is of the height left for axes and legend once the title and time axis are in.
+    title = fig.texts[0].get_window_extent(renderer).height if fig.texts else 0.0
+    tall = (fig.bbox.height - title - TIME_AXIS_PT / 72 * fig.dpi) * LEGEND_HEIGHT_SHARE
+    most = min(len(labels), LEGEND_COLUMNS)
+    for size in LEGEND_SIZES:
+        for columns in range(most, 0, -1):
+            legend = _legend(fig, handles, labels, theme, size=size, columns=columns)
+            box = legend.get_window_extent(renderer)
+            if box.width <= room and box.height <= tall:
+                return legend
+            legend.remove()
+            if box.width <= room:
+                break  # fewer columns would only be taller: try a smaller font
+    for columns in range(most, 1, -1):
+        fitted = _fitted(fig, handles, labels, theme, columns=columns, shortest=SHORTEST_NAME)
+        if fitted is not None and fitted.get_window_extent(renderer).height <= tall:
+            return fitted
+        if fitted is not None:
+            fitted.remove()
+    one = _fitted(fig, handles, labels, theme, columns=1, shortest=4)
+    assert one is not None  # noqa: S101 - four characters of a name always fit
+    return one
+
+
+def _fitted(
+    fig: Figure,
+    handles: list[Artist],
+    labels: list[str],
+    theme: Theme,
+    *,
+    columns: int,
+    shortest: int,
+) -> Legend | None:
+    """A legend in ``columns`` at the smallest size, names shortened until it fits the width.
+
+    Returns:
+        The legend, or None when names would have to be shorter than ``shortest`` (except for
+        one column, which takes what it must down to four characters).
+    """
+    renderer = renderer_of(fig)
+    room = fig.bbox.width * 0.98
+    shown = labels
+    for _ in range(8):  # each pass shortens by the measured excess: two or three suffice
+        legend = _legend(fig, handles, shown, theme, size=LEGEND_SIZES[-1], columns=columns)
+        width = legend.get_window_extent(renderer).width
+        if width <= room:
+            return legend
+        legend.remove()
+        shorter = [_shortened(label, room / width * 0.97, shortest) for label in shown]
+        if shorter == shown:
+            break
+        shown = shorter
+    if columns == 1:
+        return _legend(fig, handles, shown, theme, size=LEGEND_SIZES[-1], columns=1)
+    return None
+
+
+def _legend(
+    fig: Figure,
+    handles: list[Artist],
+    labels: list[str],
+    theme: Theme,
+    *,
+    size: float,
+    columns: int,
+) -> Legend:
+    legend = fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=columns,
+        frameon=False,
+        fontsize=size,
+        handlelength=2.5,
+        columnspacing=1.6,
+    )
+    legend.set_gid("legend")
+    for text in legend.get_texts():
+        text.set_color(theme.text)
+        text.set_parse_math(False)
+    return legend
+
+
+def _shortened(label: str, share: float, shortest: int) -> str:
+    """``label`` cut to about ``share`` of its length, in the middle of the name before ``: ``.
+
+    The name keeps at least ``shortest`` characters and the ellipsis.
+    """
+    name, colon, value = label.rpartition(": ")
+    if not colon:
+        name, value = label, ""
+    keep = max(shortest, int(len(label) * share) - len(colon + value) - 1)
+    if keep >= len(name):
+        return label
+    head = (keep + 1) // 2
+    return f"{name[:head]}{ELLIPSIS}{name[len(name) - (keep - head) :]}{colon}{value}"

@@ -15,6 +15,7 @@ from fedimeter.graphs.drawing import (
     draw_counts,
     draw_line,
     in_period,
+    legend_below,
     new_figure,
     panel_title,
     period_text,
@@ -23,7 +24,7 @@ from fedimeter.graphs.drawing import (
     style_axes,
     theme_of,
 )
-from fedimeter.graphs.options import METRICS, Metric, SampleLike, Series
+from fedimeter.graphs.options import MAX_SERIES, METRICS, Metric, SampleLike, Series
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["combined_figure", "comparison_figure", "metric_figure"]
 
 INDEX_BASE = 100.0
-LINE_STYLES = ("-", "--", "-.")  # once the palette runs out, colours repeat with these
+# Once the palette runs out, colours repeat with these: 7 colours x 3 styles tell 21 lines
+# apart, which is why a comparison stops at MAX_SERIES = 20.
+LINE_STYLES = ("-", "--", "-.")
 
 _VALUE: dict[Metric, Callable[[SampleLike], int]] = {
     "followers": lambda sample: sample.followers,
@@ -132,9 +135,12 @@ def comparison_figure(
         A new ``Figure`` with one axes and a legend below it.
 
     Raises:
-        ValueError: naive times, or ``since`` not before ``until``.
+        ValueError: more than ``MAX_SERIES`` series, naive times, or ``since`` not before
+            ``until``.
     """
     check_period(since, until)
+    if len(series) > MAX_SERIES:
+        raise ValueError(f"at most {MAX_SERIES} series fit on one graph, not {len(series)}")
     theme = theme_of(options)
     heading = f"{title}, {period_text(since, until)}"
     if indexed:
@@ -165,11 +171,7 @@ def comparison_figure(
     else:
         say(ax, "No samples in this period", theme)
     if series:
-        columns = max(1, min(len(series), 3, options.width_px // 300))
-        legend = fig.legend(loc="outside lower center", ncols=columns, frameon=False, fontsize=9)
-        for text in legend.get_texts():
-            text.set_color(theme.text)
-            text.set_parse_math(False)
+        legend_below(fig, ax, theme)
     return fig
 
 

@@ -4,35 +4,86 @@ from __future__ import annotations
 
 from collections.abc import Sequence  # noqa: TC003 - dataclass fields are resolved at runtime
 from dataclasses import dataclass
-from datetime import datetime  # noqa: TC003 - same
-from typing import Literal, get_args
+from datetime import date, datetime  # noqa: TC003 - same
+from typing import Literal, Protocol, get_args
 
 from fedimeter.domain.analytics import Sample
 
 __all__ = [
+    "MAX_SERIES",
     "THEMES",
     "Format",
     "GraphOptions",
+    "InstanceMetric",
+    "InstanceSampleLike",
     "Metric",
     "SampleLike",
     "Series",
     "Theme",
     "ThemeName",
+    "WeekLike",
 ]
 
 Metric = Literal["followers", "following", "statuses"]
+InstanceMetric = Literal["users", "statuses"]
 Format = Literal["png", "svg"]
 ThemeName = Literal["light", "dark"]
 
 METRICS: tuple[Metric, ...] = get_args(Metric)
+INSTANCE_METRICS: tuple[InstanceMetric, ...] = get_args(InstanceMetric)
 MIN_WIDTH_PX, MAX_WIDTH_PX = 200, 4000
 MIN_HEIGHT_PX, MAX_HEIGHT_PX = 150, 4000
 MIN_SCALE, MAX_SCALE = 0.5, 4.0
 MAX_PIXELS = 16_000_000  # a 4000 x 4000 PNG: about 64 MB of RGBA while it is drawn
 BASE_DPI = 100.0  # at scale 1, one inch of figure is 100 pixels
+#: The most lines a comparison draws: beyond that no colour and line style tells them apart.
+MAX_SERIES = 20
 
 
 SampleLike = Sample  # what the figures read: fedimeter.domain.analytics.Sample
+
+
+class InstanceSampleLike(Protocol):
+    """One measurement of an instance, as its ``/api/v1/instance`` reports it."""
+
+    @property
+    def taken_at(self) -> datetime:
+        """When it was measured, timezone-aware."""
+
+    @property
+    def users(self) -> int:
+        """Accounts registered on the instance."""
+
+    @property
+    def statuses(self) -> int:
+        """Posts made on the instance, all time."""
+
+
+class WeekLike(Protocol):
+    """One week of an instance's activity, as ``/api/v1/instance/activity`` reports it."""
+
+    @property
+    def start(self) -> date:
+        """The week's first day (Mastodon's weeks start on Monday, 00:00 UTC).
+
+        A ``datetime`` must be timezone-aware; a ``date`` is taken as midnight UTC.
+        """
+
+    @property
+    def statuses(self) -> int:
+        """Posts made that week."""
+
+    @property
+    def logins(self) -> int:
+        """Accounts that logged in that week."""
+
+    @property
+    def registrations(self) -> int:
+        """Accounts registered that week."""
+
+    @property
+    def complete(self) -> bool:
+        """False for the week still in progress, whose counts will grow."""
 
 
 @dataclass(frozen=True, slots=True)
