@@ -1,24 +1,46 @@
-"""Drawing an account's graph from storage, off the event loop."""
+"""Drawing accounts' graphs from storage, off the event loop: one account, or several compared."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from fedimeter.errors import InvalidInput
-from fedimeter.graphs import GraphOptions, render_combined, render_metric
+from fedimeter.graphs import (
+    MAX_SERIES,
+    GraphOptions,
+    Metric,
+    Series,
+    render_combined,
+    render_comparison,
+    render_metric,
+)
+from fedimeter.graphs.options import METRICS
 
 if TYPE_CHECKING:
-    from fedimeter.storage.records import AccountRecord
+    from collections.abc import Hashable, Iterable, Sequence
+
+    from fedimeter.storage.records import AccountRecord, SampleRecord
     from fedimeter.storage.repository import Repository
 
-__all__ = ["GraphMetric", "account_graph", "graph_options"]
+__all__ = [
+    "MAX_COMPARED",
+    "GraphMetric",
+    "account_graph",
+    "comparison_graph",
+    "distinct_compared",
+    "graph_options",
+]
 
 GraphMetric = Literal["followers", "following", "statuses", "combined"]
 
 #: The shortest period a graph shows, so a fresh account's first sample is not a dot at the edge.
 MIN_SPAN = timedelta(days=1)
+#: The most accounts one comparison draws (the figures tell no more lines apart).
+MAX_COMPARED = MAX_SERIES
+
+_H = TypeVar("_H", bound="Hashable")
 
 
 def graph_options(
@@ -41,6 +63,26 @@ def graph_options(
         raise InvalidInput(f"cannot draw that graph: {exc}") from None
 
 
+def distinct_compared(items: Iterable[_H]) -> list[_H]:
+    """The distinct ``items`` in the order first given, if one graph can compare them.
+
+    Returns:
+        One to ``MAX_COMPARED`` items, repeats left out.
+
+    Raises:
+        InvalidInput: no item, or more than ``MAX_COMPARED`` distinct ones.
+    """
+    chosen = list(dict.fromkeys(items))
+    if not chosen:
+        raise InvalidInput("name at least one account to draw")
+    if len(chosen) > MAX_COMPARED:
+        raise InvalidInput(
+            f"one graph compares at most {MAX_COMPARED} accounts, not {len(chosen)}:"
+            " draw them in several graphs"
+        )
+    return chosen
+
+
 async def account_graph(
     repo: Repository,
     account: AccountRecord,
@@ -59,18 +101,9 @@ async def account_graph(
         InvalidInput: since is not before until.
         StorageError: the database refused.
     """
-    end = until or now
-    if since is not None and since >= end:
-        raise InvalidInput("since must be before until")
+    end = _end(since, until, now)
     samples = await repo.samples(account.id, since, end)
-    if since is None and until is None and samples:
-        # "All of it" means the account's own history, not a window ending today in which
-        # an account measured long ago would be squeezed against the left edge.
-        end = samples[-1].taken_at
-    start = since
-    if start is None:
-        first = samples[0].taken_at if samples else end
-        start = min(first, end - MIN_SPAN)
+    start, end = _shown_period([samples], since, until, end)
     handle = str(account.handle)
     if metric == "combined":
         return await asyncio.to_thread(
@@ -79,3 +112,87 @@ async def account_graph(
     return await asyncio.to_thread(
         render_metric, handle, metric, samples, since=start, until=end, options=options
     )
+
+
+async def comparison_graph(
+    repo: Repository,
+    accounts: Sequence[AccountRecord],
+    *,
+    metric: Metric,
+    indexed: bool,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    options: GraphOptions,
+) -> bytes:
+    """One metric of several accounts on one graph, optionally indexed to 100 at the start.
+
+    With neither ``since`` nor ``until`` the graph spans the accounts' whole history, from
+    the first sample of any of them to the last. An account given twice is drawn once.
+    Rendering runs in a worker thread, as for ``account_graph``.
+
+    Raises:
+        InvalidInput: no account, more than ``MAX_COMPARED``, a metric that is not a count
+            (``combined``), or since not before until.
+        StorageError: the database refused.
+    """
+    if metric not in METRICS:
+        raise InvalidInput(
+            f"a comparison draws one of {', '.join(METRICS)}, not {metric!r}"
+            " (combined draws one account)"
+        )
+    by_id = {account.id: account for account in accounts}
+    chosen = [by_id[i] for i in distinct_compared(by_id)]
+    end = _end(since, until, now)
+    histories = [await repo.samples(account.id, since, end) for account in chosen]
+    start, end = _shown_period(histories, since, until, end)
+    series = [
+        Series(str(account.handle), [(s.taken_at, int(getattr(s, metric))) for s in samples])
+        for account, samples in zip(chosen, histories, strict=True)
+    ]
+    title = (
+        f"{chosen[0].handle} — {metric}"
+        if len(chosen) == 1
+        else f"{metric.capitalize()} of {len(chosen)} accounts"
+    )
+    return await asyncio.to_thread(
+        render_comparison,
+        series,
+        indexed=indexed,
+        since=start,
+        until=end,
+        title=title,
+        options=options,
+    )
+
+
+def _end(since: datetime | None, until: datetime | None, now: datetime) -> datetime:
+    """The last moment to read samples up to: ``until``, else now.
+
+    Raises:
+        InvalidInput: since is not before that moment.
+    """
+    end = until or now
+    if since is not None and since >= end:
+        raise InvalidInput("since must be before until")
+    return end
+
+
+def _shown_period(
+    histories: Sequence[Sequence[SampleRecord]],
+    since: datetime | None,
+    until: datetime | None,
+    end: datetime,
+) -> tuple[datetime, datetime]:
+    """The period a graph shows: as asked, with open ends closed by the samples.
+
+    "All of it" (neither end given) means the accounts' own history, not a window ending
+    today in which an account measured long ago would be squeezed against the left edge.
+    An open start is the first sample, and at least ``MIN_SPAN`` before the end.
+    """
+    firsts = [samples[0].taken_at for samples in histories if samples]
+    if since is None and until is None and firsts:
+        end = max(samples[-1].taken_at for samples in histories if samples)
+    if since is not None:
+        return since, end
+    return min(min(firsts, default=end), end - MIN_SPAN), end

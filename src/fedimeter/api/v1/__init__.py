@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from fedimeter.api.v1 import accounts, report, runs
+from fedimeter.api.v1 import accounts, graphs, report, runs
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(runs.router)
 router.include_router(report.router)
+router.include_router(graphs.router)
 
 __all__ = ["router"]

@@ -20,10 +20,17 @@ from fedimeter.api.schemas import (
     SamplePublic,
     SamplesPublic,
 )
+from fedimeter.api.v1.graphs import (
+    GRAPH_RESPONSES,
+    GraphLook,
+    GraphSince,
+    GraphUntil,
+    image_response,
+)
 from fedimeter.domain.analytics import change_between
 from fedimeter.domain.models import AccountState
 from fedimeter.domain.when import parse_period
-from fedimeter.graphing import GraphMetric, account_graph, graph_options
+from fedimeter.graphing import GraphMetric, account_graph
 from fedimeter.sampleformat import samples_csv
 from fedimeter.storage.records import AccountRecord, SampleRecord
 from fedimeter.tracking import add_accounts
@@ -178,35 +185,25 @@ def _csv(account: AccountRecord, samples: list[SampleRecord]) -> Response:
     )
 
 
-_IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
-
-
 @router.get(
-    "/{account_id}/graph.{fmt}",
+    "/{account_id}/graph.{fmt}",  # noqa: FAST003 - GraphLook reads fmt
     dependencies=[ReadAccess],
     response_class=Response,
     responses={
-        200: {
-            "description": "The graph.",
-            "content": {"image/png": {}, "image/svg+xml": {}},
-        },
+        **GRAPH_RESPONSES,
         404: {"description": "No such account."},
         422: {"description": "A bad metric, period, theme or size."},
     },
 )
 async def get_graph(  # noqa: PLR0917 - each query parameter is an argument
     account_id: AccountId,
-    fmt: Annotated[Literal["png", "svg"], Path(description="png or svg.")],
     services: ServicesDep,
+    look: GraphLook,
     metric: Annotated[
         GraphMetric, Query(description="followers, following, statuses or combined.")
     ] = "followers",
-    since: Since = None,
-    until: Until = None,
-    theme: Annotated[Literal["light", "dark"], Query()] = "light",
-    scale: Annotated[float, Query(ge=0.5, le=4, description="2 for high-density screens.")] = 1.0,
-    width: Annotated[int, Query(ge=200, le=4000)] = 1000,
-    height: Annotated[int, Query(ge=150, le=4000)] = 500,
+    since: GraphSince = None,
+    until: GraphUntil = None,
 ) -> Response:
     """The account's followers, following, posts (or followers and posts) over time."""
     account = await services.repo.get_account(account_id)
@@ -218,6 +215,6 @@ async def get_graph(  # noqa: PLR0917 - each query parameter is an argument
         since=start,
         until=end,
         now=services.clock(),
-        options=graph_options(fmt, theme, scale, width, height),
+        options=look,
     )
-    return Response(image, media_type=_IMAGE_TYPES[fmt], headers={"Cache-Control": "no-cache"})
+    return image_response(image, look)
