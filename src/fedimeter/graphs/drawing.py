@@ -326,7 +326,7 @@ def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5) -> None:
             "alpha": 0.85,
         },
     )
-    if not ax.lines and not ax.patches:
+    if not ax.has_data():
         ax.yaxis.set_major_locator(NullLocator())
         ax.set_ylim(0, 1)
 
