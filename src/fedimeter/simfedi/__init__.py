@@ -46,6 +46,10 @@ change while the world serves, except ``software``, ``account_domain`` and ``hos
 * ``users_total`` / ``active_month``: override the user figures derived from the accounts.
 * ``open_registrations``, ``title``, ``peers`` (a count or a list of domains), ``host`` (any
   127.0.0.0/8 address; the default ``127.0.0.1`` works everywhere).
+* ``max_characters`` (default 500): the longest status ``POST /api/v1/statuses`` accepts
+  (see Posting). Shown as ``configuration.statuses.max_characters`` in ``/api/v1/instance``
+  and ``/api/v2/instance``, and as ``max_toot_chars`` in the ``/api/v1/instance`` of
+  Pleroma, Akkoma and GoToSocial.
 
 Accounts: ``acc.id`` is a string in the software's style (Mastodon snowflakes, Pleroma flake
 ids, Misskey aids, GoToSocial ULIDs), or the ``account_id`` given. ``followers``,
@@ -106,8 +110,65 @@ Endpoints
   (Mastodon 4.0+, GoToSocial), ``GET /api/v1/instance/activity`` (Mastodon: 12 weekly buckets,
   newest first, strings, the first one the incomplete current week of simulated time),
   ``GET /api/v1/instance/peers``.
-* Pixelfed and GoToSocial answer 401 on the account endpoints (they want a token); Misskey has
-  no ``/api/v1`` at all. Anything else is 404 ``{"error":"Record not found"}``.
+* ``POST /api/v1/statuses`` and ``GET /api/v1/statuses/:id``: see Posting.
+* Pixelfed and GoToSocial answer 401 on the account endpoints without a token; Misskey has
+  no ``/api/v1`` at all. A valid token (see Posting) gets past both that and
+  ``limited_federation``. Anything else is 404 ``{"error":"Record not found"}``.
+
+Posting
+-------
+Every Mastodon-compatible instance (all software but Misskey, whose ``/api/v1`` is 404) takes
+posts from the holder of an access token::
+
+    token = alpha.add_token(alice)      # alice posts with it; add_token(alice, "fixed") also
+    with world.run_in_thread(), httpx.Client() as client:
+        url = f"{alpha.base_url}/api/v1/statuses"
+        auth = {"Authorization": f"Bearer {token}"}
+        first = client.post(url, headers=auth, json={"status": "Report, part 1/2"}).json()
+        client.post(
+            url,
+            headers={**auth, "Idempotency-Key": "report-2"},   # a retry posts nothing new
+            data={"status": "Part 2/2", "in_reply_to_id": first["id"]},   # a form body
+        )
+    [(s.text, s.in_reply_to_id) for s in alpha.statuses]
+    # [("Report, part 1/2", None), ("Part 2/2", first["id"])]
+
+* Bodies: JSON, ``application/x-www-form-urlencoded`` or ``multipart/form-data``; query
+  parameters count too, the body's win (Rails' ``params``); JSON that does not parse is 400.
+  Parameters: ``status``, ``visibility`` (``public`` by default, ``unlisted``, ``private``,
+  ``direct``), ``in_reply_to_id``, ``spoiler_text``, ``sensitive``, ``language`` (default
+  ``en``).
+* Checks in Mastodon's order: no valid token (none, unknown, revoked, account deleted) is 401
+  ``{"error":"The access token is invalid"}`` (403 when the author is suspended); an
+  ``in_reply_to_id`` that is not a status of this instance the author may see is 404
+  ``{"error":"Record not found"}``; an ``Idempotency-Key`` the same account used less than an
+  hour of simulated time ago answers 200 with that first status and creates nothing; then 422
+  ``{"error":"Validation failed: ..."}`` for any other visibility, a blank status (a lone
+  ``spoiler_text`` becomes the text, as in Mastodon) or one longer than ``max_characters``
+  (``Text character limit of 500 exceeded``).
+* Length is Mastodon's StatusLengthValidator's: content warning plus text, every
+  ``http(s)://`` URL counting 23 and ``@user@domain`` counting as ``@user``. Characters are
+  grapheme clusters as Ruby counts them (an emoji with a skin tone is one), not code points.
+  Mention domains end before a port, as in Mastodon: ``@a@127.0.0.1:8080`` counts as ``@a:8080``.
+* Success is 200 with a Status entity like Mastodon's: an id in the software's style (each
+  later post has a greater id), ``created_at`` the simulated time, ``content`` the escaped
+  text in ``<p>`` paragraphs with ``<br />`` for single newlines (links and mentions stay plain
+  text), ``url`` and ``uri`` in the software's style, ``account`` with the new count. The
+  author's ``statuses`` grows by one and ``last_status_at`` becomes now.
+* ``GET /api/v1/statuses/:id`` answers the same entity; private and direct statuses only with
+  the author's token, otherwise 404 like an unknown id; Pixelfed and GoToSocial want a token.
+* ``alpha.statuses`` lists every ``SimStatus`` posted, oldest first (``id``, ``account``,
+  ``token``, ``text``, ``visibility``, ``in_reply_to_id``, ``spoiler_text``, ``sensitive``,
+  ``language``, ``idempotency_key``, ``created_at``, ``url``, ``uri``);
+  ``alpha.find_status(id)`` finds one; ``alpha.revoke_token(token)`` makes a token 401.
+* Posts are ``/api/*`` requests like any other: they count toward the rate limit (429 posts
+  nothing), the log records them with method ``POST`` and endpoint ``post``, and faults apply
+  (``endpoint="post"``, or ``account_ids`` holding the author's id). A ``status``, ``html``
+  or ``redirect`` fault (and ``timeout``, ``reset``) answers instead of the server, so nothing
+  is stored; ``malformed``, ``wrong_type``, ``drip`` and ``truncated`` spoil the answer to a
+  post that was stored: the lost answer that ``Idempotency-Key`` exists for.
+* A request body over ``MAX_REQUEST_BODY`` (1 MiB) gets nginx's HTML 413 page before the
+  application or the rate limit see it; the log records it (status 413, not counted).
 
 Rate limits
 -----------
@@ -126,7 +187,8 @@ Faults
 account_ids=...))``. For every request the first matching fault that is not spent applies;
 ``times=N`` spends it after N answers, ``probability`` rolls the seeded RNG, ``endpoint`` is
 an endpoint kind (``webfinger``, ``nodeinfo_discovery``, ``nodeinfo``, ``lookup``, ``account``,
-``batch``, ``instance``, ``instance_v2``, ``activity``, ``peers``, ``other``; None for all),
+``batch``, ``instance``, ``instance_v2``, ``activity``, ``peers``, ``post``, ``status``,
+``other``; None for all),
 ``account_ids`` targets ids (a batch matches when any requested id is targeted).
 ``fault.hits`` counts the answers it gave. Kinds:
 
@@ -160,13 +222,16 @@ from fedimeter.simfedi._faults import Endpoint, Fault, FaultKind
 from fedimeter.simfedi._instance import SimInstance
 from fedimeter.simfedi._ratelimit import RateLimit
 from fedimeter.simfedi._records import RequestRecord
+from fedimeter.simfedi._request import MAX_REQUEST_BODY
 from fedimeter.simfedi._routes import BATCH_LIMIT
+from fedimeter.simfedi._statuses import SimStatus
 from fedimeter.simfedi._world import DEFAULT_START, MASTODON_RATE_LIMIT, SimFediverse
 
 __all__ = [
     "BATCH_LIMIT",
     "DEFAULT_START",
     "MASTODON_RATE_LIMIT",
+    "MAX_REQUEST_BODY",
     "Endpoint",
     "Fault",
     "FaultKind",
@@ -175,4 +240,5 @@ __all__ = [
     "SimAccount",
     "SimFediverse",
     "SimInstance",
+    "SimStatus",
 ]

@@ -12,18 +12,22 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from fedimeter.simfedi._software import parse_version
+from fedimeter.simfedi._text import render_content
 
 if TYPE_CHECKING:
     from fedimeter.simfedi._accounts import SimAccount
     from fedimeter.simfedi._instance import SimInstance
+    from fedimeter.simfedi._statuses import SimStatus
 
 __all__ = [
+    "PLEROMA_FAMILY",
     "account_json",
     "activity_json",
     "instance_v1_json",
     "instance_v2_json",
     "nodeinfo_discovery_json",
     "nodeinfo_json",
+    "status_json",
     "webfinger_json",
 ]
 
@@ -32,7 +36,9 @@ JsonObject = dict[str, object]
 _WEEK = timedelta(days=7)
 _ACTIVITY_WEEKS = 12
 _NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/{}"
-_PLEROMA_FAMILY = frozenset({"pleroma", "akkoma"})
+PLEROMA_FAMILY = frozenset({"pleroma", "akkoma"})
+#: Software whose ``/api/v1/instance`` also carries the limit as ``max_toot_chars``.
+_MAX_TOOT_CHARS = PLEROMA_FAMILY | {"gotosocial"}
 
 
 def timestamp(moment: datetime) -> str:
@@ -62,7 +68,7 @@ def _last_status(account: SimAccount, server: SimInstance) -> str | None:
 def _counts(account: SimAccount, server: SimInstance) -> tuple[int, int, int]:
     if account.suspended:
         return 0, 0, 0
-    if account.hide_collections and server.software in _PLEROMA_FAMILY:
+    if account.hide_collections and server.software in PLEROMA_FAMILY:
         # Pleroma and Akkoma zero the counts a user hides; Mastodon only empties the lists.
         return 0, 0, account.statuses
     return account.followers, account.following, account.statuses
@@ -121,7 +127,7 @@ def account_json(account: SimAccount, server: SimInstance, *, nested: bool = Fal
         data["suspended"] = True
     if account.moved_to is not None and not nested:
         data["moved"] = account_json(account.moved_to, server, nested=True)
-    if server.software in _PLEROMA_FAMILY:
+    if server.software in PLEROMA_FAMILY:
         data["pleroma"] = {
             "is_admin": False,
             "is_moderator": False,
@@ -205,11 +211,11 @@ def _contact(instance: SimInstance) -> JsonObject | None:
     return None
 
 
-def _configuration() -> JsonObject:
+def _configuration(instance: SimInstance) -> JsonObject:
     return {
         "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
         "statuses": {
-            "max_characters": 500,
+            "max_characters": instance.max_characters,
             "max_media_attachments": 4,
             "characters_reserved_per_url": 23,
         },
@@ -235,7 +241,7 @@ _RULES = [{"id": "1", "text": "Be kind.", "hint": ""}]
 
 def instance_v1_json(instance: SimInstance) -> JsonObject:
     """Return ``/api/v1/instance`` (V1::Instance shape; Pleroma's ``uri`` is a full URL)."""
-    pleroma = instance.software in _PLEROMA_FAMILY
+    pleroma = instance.software in PLEROMA_FAMILY
     data: JsonObject = {
         "uri": instance.base_url if pleroma else instance.domain,
         "title": instance.title,
@@ -254,10 +260,12 @@ def instance_v1_json(instance: SimInstance) -> JsonObject:
         "registrations": instance.open_registrations,
         "approval_required": False,
         "invites_enabled": True,
-        "configuration": _configuration(),
+        "configuration": _configuration(instance),
         "contact_account": _contact(instance),
         "rules": list(_RULES),
     }
+    if instance.software in _MAX_TOOT_CHARS:
+        data["max_toot_chars"] = instance.max_characters
     if pleroma:
         data["pleroma"] = {"metadata": {"features": ["mastodon_api"], "account_activation": True}}
     return data
@@ -265,7 +273,7 @@ def instance_v1_json(instance: SimInstance) -> JsonObject:
 
 def instance_v2_json(instance: SimInstance) -> JsonObject:
     """Return ``/api/v2/instance`` (Instance shape, ``usage.users.active_month``)."""
-    configuration = _configuration()
+    configuration = _configuration(instance)
     configuration["urls"] = {"streaming": f"ws://{instance.web_domain}", "status": None}
     configuration["translation"] = {"enabled": False}
     return {
@@ -322,3 +330,58 @@ def activity_json(instance: SimInstance, now: datetime) -> list[JsonObject]:
             }
         )
     return buckets
+
+
+def status_json(status: SimStatus, server: SimInstance, *, viewer: SimAccount | None) -> JsonObject:
+    """Return ``status`` as ``server`` shows it to ``viewer`` (REST::StatusSerializer's shape).
+
+    The fields about the viewer's own relation to the status (``favourited`` and the like)
+    appear only for a request with a valid token, as in Mastodon; ``pinned`` only on the
+    viewer's own public or unlisted statuses.
+    """
+    parent = server.find_status(status.in_reply_to_id) if status.in_reply_to_id else None
+    data: JsonObject = {
+        "id": status.id,
+        "created_at": timestamp(status.created_at),
+        "in_reply_to_id": status.in_reply_to_id,
+        "in_reply_to_account_id": parent.account.id if parent is not None else None,
+        "sensitive": status.sensitive,
+        "spoiler_text": status.spoiler_text,
+        "visibility": status.visibility,
+        "language": status.language,
+        "uri": status.uri,
+        "url": status.url,
+        "replies_count": server.posts.replies_to(status.id),
+        "reblogs_count": 0,
+        "favourites_count": 0,
+        "edited_at": None,
+    }
+    if viewer is not None:
+        data.update({"favourited": False, "reblogged": False, "muted": False, "bookmarked": False})
+        if viewer is status.account and status.visibility in {"public", "unlisted"}:
+            data["pinned"] = False
+    data["content"] = render_content(status.text)
+    if viewer is not None and (server.software != "mastodon" or _at_least(server, 4, 0)):
+        data["filtered"] = []
+    data.update(
+        {
+            "reblog": None,
+            "application": {"name": "simfedi", "website": None},
+            "account": account_json(status.account, server),
+            "media_attachments": [],
+            "mentions": [],
+            "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+    )
+    if server.software in PLEROMA_FAMILY:
+        data["pleroma"] = {
+            "local": True,
+            "content": {"text/plain": status.text},
+            "spoiler_text": {"text/plain": status.spoiler_text},
+            "in_reply_to_account_acct": parent.account.username if parent is not None else None,
+            "expires_at": None,
+        }
+    return data

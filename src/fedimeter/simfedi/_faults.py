@@ -45,7 +45,8 @@ FaultKind = Literal[
 ]
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 
-#: Kinds of endpoint, as recorded in the request log and matched by faults. ``other`` is any
+#: Kinds of endpoint, as recorded in the request log and matched by faults. ``post`` is
+#: ``POST /api/v1/statuses``, ``status`` is ``GET /api/v1/statuses/:id``; ``other`` is any
 #: path the simulated server does not route.
 Endpoint = Literal[
     "webfinger",
@@ -58,12 +59,17 @@ Endpoint = Literal[
     "instance_v2",
     "activity",
     "peers",
+    "post",
+    "status",
     "other",
 ]
 ENDPOINTS: frozenset[str] = frozenset(get_args(Endpoint))
 
 #: Kinds that never answer, so they neither count toward the rate limit nor carry its headers.
 SILENT_KINDS: frozenset[str] = frozenset({"timeout", "reset"})
+#: Kinds that mangle the application's own answer, so the application runs (a post is stored)
+#: before the fault spoils what the client receives. The others answer instead of it.
+_MANGLING_KINDS: frozenset[str] = frozenset({"wrong_type", "drip", "truncated"})
 
 _DEFAULT_STATUS: dict[str, int] = {"status": 500, "redirect": 302}
 
@@ -155,6 +161,16 @@ class Fault:
         """Whether the fault sends no answer at all (``timeout``, ``reset``)."""
         return self.kind in SILENT_KINDS
 
+    @property
+    def needs_answer(self) -> bool:
+        """Whether the fault reshapes the application's answer, which must be produced first.
+
+        A ``status``, ``html`` or ``redirect`` fault (or ``malformed`` with a ``body``) stands
+        in for the application, so a POST it hits stores nothing; ``wrong_type``, ``drip``,
+        ``truncated`` and ``malformed`` without a body spoil an answer the application gave.
+        """
+        return self.kind in _MANGLING_KINDS or (self.kind == "malformed" and self.body is None)
+
     def matches(self, endpoint: str, account_ids: Iterable[str]) -> bool:
         """Whether a request to ``endpoint`` about ``account_ids`` is one this fault targets."""
         if self.spent or (self.endpoint is not None and self.endpoint != endpoint):
@@ -236,15 +252,19 @@ def _cut_json(body: bytes) -> bytes:
     return body[: max(1, len(body) * 2 // 3)]
 
 
+def nginx_error_page(title: str) -> str:
+    """Return nginx's own error page titled ``title`` (``"502 Bad Gateway"``)."""
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+
+
 def html_error_page(status: int) -> str:
     """Return an HTML error page like a reverse proxy or a CDN serves in front of a server."""
     if status >= http.HTTPStatus.INTERNAL_SERVER_ERROR:
-        title = f"{status} {_phrase(status)}"
-        return (
-            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-            "</body>\r\n</html>\r\n"
-        )
+        return nginx_error_page(f"{status} {_phrase(status)}")
     # A CDN's browser check: a 200 page that is not what the client asked for.
     return (
         '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>'

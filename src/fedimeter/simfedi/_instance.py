@@ -10,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 import string
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from fedimeter.domain.models import InstanceAddress
 from fedimeter.simfedi._accounts import SimAccount
 from fedimeter.simfedi._ratelimit import RateLimit, RateWindow
 from fedimeter.simfedi._software import IdStyle, SoftwareProfile, profile_for
+from fedimeter.simfedi._statuses import SimStatus, StatusStore
 
 if TYPE_CHECKING:
     import random
@@ -41,6 +43,9 @@ _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _BASE36 = string.digits + string.ascii_lowercase
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _MASTODON_EPOCH_BITS = 16
+#: Access tokens look like Doorkeeper's: 43 URL-safe base64 characters.
+_TOKEN_ALPHABET = string.ascii_letters + string.digits + "-_"
+_TOKEN_LENGTH = 43
 
 
 def _encode(number: int, alphabet: str, width: int) -> str:
@@ -75,7 +80,8 @@ class SimInstance:
 
     Attributes a test may change at any time: ``version``, ``rate_limit``, ``latency``,
     ``limited_federation``, ``disabled_endpoints``, ``gone_status``, ``users_total``,
-    ``active_month``, ``open_registrations``, ``peers``, ``title`` and the ``faults`` list.
+    ``active_month``, ``open_registrations``, ``peers``, ``title``, ``max_characters`` and the
+    ``faults`` list.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class SimInstance:
         peers: int | Sequence[str],
         host: str,
         title: str | None,
+        max_characters: int = 500,
     ) -> None:
         """Check and store the configuration; see ``SimFediverse.add_instance``."""
         if account_domain not in {None, "alias"}:
@@ -124,6 +131,7 @@ class SimInstance:
             else list(peers)
         )
         self.title = title or name.capitalize()
+        self.max_characters = max_characters
         self.faults: list[Fault] = []
         self.host = host
         self.has_alias = account_domain == "alias"
@@ -133,6 +141,8 @@ class SimInstance:
         self._by_id: dict[str, SimAccount] = {}
         self._position: dict[str, int] = {}
         self._by_username: dict[str, SimAccount] = {}
+        #: Tokens and posted statuses; the server writes here, tests read ``statuses``.
+        self.posts = StatusStore(partial(new_id, self._profile.id_style, rng=rng))
         self._web_port: int | None = None
         self._alias_port: int | None = None
         self._check()
@@ -146,6 +156,8 @@ class SimInstance:
         low, high = self.latency
         if not 0 <= low <= high:
             raise ValueError(f"latency must be (min, max) with 0 <= min <= max, got {self.latency}")
+        if self.max_characters < 1:
+            raise ValueError(f"max_characters must be at least 1, got {self.max_characters}")
 
     def __repr__(self) -> str:
         """``SimInstance('alpha', mastodon 4.3.2)``."""
@@ -301,6 +313,43 @@ class SimInstance:
     def creation_order(self, account: SimAccount) -> int:
         """Position of ``account`` among this instance's accounts, oldest first."""
         return self._position[account.id]
+
+    # Tokens and statuses ---------------------------------------------------------------
+
+    def add_token(self, account: SimAccount, token: str | None = None) -> str:
+        """Return an access token that acts as ``account`` (``Authorization: Bearer TOKEN``).
+
+        ``token`` fixes the value; by default it is 43 seeded random URL-safe characters.
+        An account may have several tokens.
+
+        Raises:
+            ValueError: ``account`` lives on another instance, or ``token`` is empty.
+        """
+        if account.instance is not self:
+            raise ValueError(f"{account!r} does not live on {self.name!r}")
+        if token is None:
+            token = "".join(self._rng.choice(_TOKEN_ALPHABET) for _ in range(_TOKEN_LENGTH))
+        if not token.strip():
+            raise ValueError("a token cannot be empty")
+        self.posts.add_token(token, account)
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        """Invalidate ``token``: requests that use it answer 401 from now on."""
+        self.posts.revoke_token(token)
+
+    def token_account(self, token: str | None) -> SimAccount | None:
+        """The account ``token`` acts as, or None (no, unknown or revoked token; deleted)."""
+        return self.posts.account_for(token)
+
+    @property
+    def statuses(self) -> list[SimStatus]:
+        """Every status posted through the API, oldest first (a snapshot, safe from threads)."""
+        return self.posts.all()
+
+    def find_status(self, status_id: str) -> SimStatus | None:
+        """Return the status with ``status_id``, or None."""
+        return self.posts.find(status_id)
 
     # Statistics ------------------------------------------------------------------------
 

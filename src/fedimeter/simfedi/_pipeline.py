@@ -1,9 +1,11 @@
 """The request pipeline of one socket: route, rate limit, faults, latency, log.
 
-The order follows a real deployment: a fault that drops the connection (``reset``, ``timeout``)
-happens before the application sees the request, so it neither counts nor carries headers;
-Rack::Attack counts every ``/api/*`` request and refuses those over budget before the app runs;
-then a fault replaces the app's answer, and the rate-limit headers go on whatever is sent.
+The order follows a real deployment: the front proxy refuses a body over its size limit (413)
+before anything else sees the request; a fault that drops the connection (``reset``,
+``timeout``) happens before the application sees the request, so it neither counts nor carries
+headers; Rack::Attack counts every ``/api/*`` request and refuses those over budget before the
+app runs; then a fault replaces or mangles the app's answer, and the rate-limit headers go on
+whatever is sent.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from fedimeter.simfedi._faults import error_message, fault_reply, pick_fault
-from fedimeter.simfedi._replies import Reply, error_reply
+from fedimeter.simfedi._faults import error_message, fault_reply, nginx_error_page, pick_fault
+from fedimeter.simfedi._replies import HTML, Reply, error_reply
 from fedimeter.simfedi._routes import route
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
     from fedimeter.simfedi._instance import SimInstance
     from fedimeter.simfedi._records import Entry, RequestLog, Server
+    from fedimeter.simfedi._request import Request
 
 __all__ = ["Dispatcher", "Finish"]
 
@@ -33,6 +36,12 @@ Finish = Callable[[], None]
 
 _TOO_MANY = http.HTTPStatus.TOO_MANY_REQUESTS
 _NO_ANSWER = frozenset({"reset", "hang"})
+# nginx's own page, with the status's classic name (newer RFCs call it "Content Too Large").
+_TOO_LARGE = Reply(
+    http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    nginx_error_page("413 Request Entity Too Large").encode(),
+    (("Content-Type", HTML),),
+)
 
 
 class Dispatcher:
@@ -54,17 +63,17 @@ class Dispatcher:
         self._rng = rng
         self._log = log
 
-    async def answer(self, method: str, target: str) -> tuple[Reply, Finish]:
+    async def answer(self, request: Request) -> tuple[Reply, Finish]:
         """Decide the answer to one request; the caller sends it and then calls ``Finish``."""
         started = time.monotonic()
-        parts = urlsplit(target)
+        parts = urlsplit(request.target)
         path = unquote(parts.path) or "/"
         query = parse_qs(parts.query, keep_blank_values=True)
         instance = self._instance
         matched = route(
             instance,
+            request,
             alias=self._server == "alias",
-            method=method,
             path=path,
             query=query,
             now=self._clock(),
@@ -72,12 +81,15 @@ class Dispatcher:
         entry = self._log.start(
             instance=instance.name,
             server=self._server,
-            method=method,
+            method=request.method,
             path=path,
             query=query,
             endpoint=matched.endpoint,
             started=started,
         )
+        if request.too_large:
+            self._log.update(entry, status=_TOO_LARGE.status)
+            return _TOO_LARGE, self._finisher(entry)
         fault = pick_fault(instance.faults, matched.endpoint, matched.account_ids, self._rng)
         if fault is not None and fault.silent:
             fault.hits += 1
@@ -94,7 +106,9 @@ class Dispatcher:
         elif fault is not None:
             fault.hits += 1
             self._log.update(entry, fault=fault.kind)
-            reply = fault_reply(fault, matched.respond())
+            # A fault that stands in for the application must not let it act (store a post).
+            normal = matched.respond() if fault.needs_answer else Reply(0)
+            reply = fault_reply(fault, normal)
         else:
             reply = matched.respond()
         if verdict is not None:

@@ -17,12 +17,14 @@ from urllib.parse import urlencode, urlsplit
 from fedimeter.simfedi import _entities as entities
 from fedimeter.simfedi._faults import Endpoint, error_message
 from fedimeter.simfedi._replies import HTML, JRD, Reply, empty_reply, error_reply, json_reply
+from fedimeter.simfedi._statuses import bearer_token, create_status, show_status
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fedimeter.simfedi._accounts import SimAccount
     from fedimeter.simfedi._instance import SimInstance
+    from fedimeter.simfedi._request import Request
 
 __all__ = ["BATCH_LIMIT", "Query", "Route", "route"]
 
@@ -67,13 +69,25 @@ def _first(query: Query, name: str) -> str:
 
 
 def route(
-    instance: SimInstance, *, alias: bool, method: str, path: str, query: Query, now: datetime
+    instance: SimInstance,
+    request: Request,
+    *,
+    alias: bool,
+    path: str,
+    query: Query,
+    now: datetime,
 ) -> Route:
-    """Classify a request to ``instance`` (its web host, or its alias host if ``alias``)."""
+    """Classify ``request`` to ``instance`` (its web host, or its alias host if ``alias``).
+
+    ``path`` (percent-decoded) and ``query`` are the parsed target of the request.
+    """
     if len(path) > 1:
         path = path.rstrip("/")  # Rails ignores a trailing slash
     is_api = path.startswith("/api/")
+    method = request.method
     if method not in {"GET", "HEAD"}:
+        if method == "POST" and not alias and path == _STATUSES:
+            return _post_route(instance, request, query, now)
         return Route("other", api=is_api, account_ids=(), respond=_not_found)
     if alias:
         return _alias_route(instance, path, query)
@@ -81,7 +95,8 @@ def route(
     if found is not None:
         return found
     if is_api:
-        return _api_route(instance, path, query, now)
+        user = instance.token_account(bearer_token(request))
+        return _api_route(instance, path, query, now, user)
     return Route("other", api=False, account_ids=(), respond=_not_found)
 
 
@@ -186,9 +201,22 @@ _PLAIN_API: dict[str, tuple[Endpoint, Callable[[SimInstance, datetime], Reply]]]
     "/api/v1/instance/peers": ("peers", _peers),
 }
 _ACCOUNTS = "/api/v1/accounts"
+_STATUSES = "/api/v1/statuses"
 
 
-def _api_route(instance: SimInstance, path: str, query: Query, now: datetime) -> Route:
+def _post_route(instance: SimInstance, request: Request, query: Query, now: datetime) -> Route:
+    user = instance.token_account(bearer_token(request))
+    ids = (user.id,) if user is not None else ()
+
+    def respond() -> Reply:
+        return _gate(instance, "post", user) or create_status(instance, request, query, user, now)
+
+    return Route("post", api=True, account_ids=ids, respond=respond)
+
+
+def _api_route(
+    instance: SimInstance, path: str, query: Query, now: datetime, user: SimAccount | None
+) -> Route:
     endpoint: Endpoint = "other"
     ids: tuple[str, ...] = ()
     handler: Callable[[], Reply] = _not_found
@@ -206,9 +234,15 @@ def _api_route(instance: SimInstance, path: str, query: Query, now: datetime) ->
         account_id = path[len(_ACCOUNTS) + 1 :]
         endpoint, ids = "account", (account_id,)
         handler = partial(_account_by_id, instance, account_id)
+    elif path.startswith(f"{_STATUSES}/") and "/" not in path[len(_STATUSES) + 1 :]:
+        status_id = path[len(_STATUSES) + 1 :]
+        status = instance.find_status(status_id)
+        endpoint = "status"
+        ids = (status.account.id,) if status is not None else ()
+        handler = partial(show_status, instance, status_id, user)
 
     def respond() -> Reply:
-        return _gate(instance, endpoint) or handler()
+        return _gate(instance, endpoint, user) or handler()
 
     return Route(endpoint, api=True, account_ids=ids, respond=respond)
 
@@ -219,13 +253,18 @@ _FEATURE_OF: dict[str, str] = {
     "instance_v2": "instance_v2",
     "activity": "activity",
 }
-_ACCOUNT_ENDPOINTS = frozenset({"lookup", "account", "batch"})
+#: Endpoints that Pixelfed and GoToSocial serve only to a request with a token.
+_TOKEN_ENDPOINTS = frozenset({"lookup", "account", "batch", "status"})
 _EMPTY_WHEN_OFF = frozenset({"activity", "peers"})
 
 
-def _gate(instance: SimInstance, endpoint: str) -> Reply | None:
-    """Return the refusal for an API endpoint this instance does not serve now, or None."""
-    if instance.limited_federation:
+def _gate(instance: SimInstance, endpoint: str, user: SimAccount | None) -> Reply | None:
+    """Return the refusal for an API endpoint this instance does not serve now, or None.
+
+    ``user`` is the account of the request's valid token, if any: a signed-in user gets past
+    limited federation and the token demands of Pixelfed and GoToSocial.
+    """
+    if instance.limited_federation and user is None:
         return error_reply(UNAUTHORIZED, error_message(UNAUTHORIZED))
     if not instance.profile.mastodon_api or endpoint == "other":
         return _not_found()
@@ -236,7 +275,7 @@ def _gate(instance: SimInstance, endpoint: str) -> Reply | None:
         # Mastodon answers a bare 404 when the admin turned activity or peers off.
         return empty_reply(NOT_FOUND) if endpoint in _EMPTY_WHEN_OFF else _not_found()
     auth_error = instance.profile.account_auth_error
-    if auth_error is not None and endpoint in _ACCOUNT_ENDPOINTS:
+    if auth_error is not None and user is None and endpoint in _TOKEN_ENDPOINTS:
         return error_reply(UNAUTHORIZED, auth_error)
     return None
 

@@ -21,15 +21,20 @@ from collections.abc import Awaitable, Callable
 import h11
 
 from fedimeter.simfedi._replies import JSON, Reply
+from fedimeter.simfedi._request import MAX_REQUEST_BODY, Request
 
 __all__ = ["Handler", "HttpServer", "listening_socket"]
 
-#: Answers one request (method, target) and returns the reply and a callback for when it is
-#: sent or abandoned.
-Handler = Callable[[str, str], Awaitable[tuple[Reply, Callable[[], None]]]]
+#: Answers one request and returns the reply and a callback for when it is sent or abandoned.
+Handler = Callable[[Request], Awaitable[tuple[Reply, Callable[[], None]]]]
 
 _log = logging.getLogger(__name__)
 _READ_SIZE = 65536
+#: Methods whose body is read and dropped, as before bodies mattered to any route.
+_BODILESS = frozenset({"GET", "HEAD"})
+#: A client still sending after this much of an oversized body gets its 413 and the
+#: connection closes; below it the rest is read, so the 413 arrives on a usable connection.
+_DRAIN_LIMIT = 64 << 20
 _BACKLOG = 1024
 _SERVER_ERROR = Reply(
     http.HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -88,10 +93,16 @@ _date_header = _DateHeader()
 class HttpServer:
     """Serves one listening socket with ``handler``."""
 
-    def __init__(self, sock: socket.socket, handler: Handler) -> None:
-        """Serve ``sock`` (bound and listening) once ``start`` is awaited."""
+    def __init__(
+        self, sock: socket.socket, handler: Handler, *, max_body: int = MAX_REQUEST_BODY
+    ) -> None:
+        """Serve ``sock`` (bound and listening) once ``start`` is awaited.
+
+        Request bodies larger than ``max_body`` bytes reach the handler as ``too_large``.
+        """
         self._sock = sock
         self._handler = handler
+        self._max_body = max_body
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -130,7 +141,7 @@ class HttpServer:
             return
         self._connections[task] = writer
         try:
-            await _Connection(reader, writer, self._handler).run()
+            await _Connection(reader, writer, self._handler, self._max_body).run()
         except (ConnectionError, asyncio.CancelledError):
             pass  # the client went away or the server is stopping: nothing to answer
         finally:
@@ -143,11 +154,16 @@ class _Connection:
     """One client connection: a loop of requests and answers until either side closes."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handler: Handler,
+        max_body: int,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._handler = handler
+        self._max_body = max_body
         self._h11 = h11.Connection(h11.SERVER)
 
     async def _next_event(self) -> object:
@@ -174,27 +190,49 @@ class _Connection:
                 return  # Connection: close, or a client that stopped mid-request
             self._h11.start_next_cycle()
 
-    async def _read_request(self) -> h11.Request | None:
+    async def _read_request(self) -> Request | None:
         event = await self._next_event()
         if not isinstance(event, h11.Request):
             return None
-        while True:  # read and drop any request body; GET requests have none
+        method = event.method.decode("ascii", "replace")
+        keep = method not in _BODILESS
+        if keep and self._h11.they_are_waiting_for_100_continue:
+            # curl sends "Expect: 100-continue" before larger bodies and waits for this.
+            interim = h11.InformationalResponse(status_code=100, headers=[])
+            self._writer.write(self._h11.send(interim) or b"")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             part = await self._next_event()
             if isinstance(part, h11.EndOfMessage):
-                return event
+                break
             if not isinstance(part, h11.Data):
                 return None
+            size += len(part.data)
+            if keep and size <= self._max_body:
+                chunks.append(part.data)
+            if keep and size > _DRAIN_LIMIT:
+                break  # answered 413; the unread rest makes the connection close after it
+        too_large = keep and size > self._max_body
+        return Request(
+            method=method,
+            target=event.target.decode("latin-1"),
+            headers=tuple(
+                (name.decode("latin-1").lower(), value.decode("latin-1"))
+                for name, value in event.headers
+            ),
+            body=b"" if too_large else b"".join(chunks),
+            too_large=too_large,
+        )
 
-    async def _serve(self, request: h11.Request) -> bool:
+    async def _serve(self, request: Request) -> bool:
         """Answer ``request``; return whether the connection can take another one."""
-        method = request.method.decode("ascii", "replace")
-        target = request.target.decode("latin-1")
         try:
-            reply, finish = await self._handler(method, target)
+            reply, finish = await self._handler(request)
         except Exception:  # noqa: BLE001 - a simulator bug must answer 500, not hang the client
-            _log.exception("simfedi failed to answer %s %s", method, target)
+            _log.exception("simfedi failed to answer %s %s", request.method, request.target)
             reply, finish = _SERVER_ERROR, lambda: None
-        head = method == "HEAD"
+        head = request.method == "HEAD"
         if reply.delivery == "normal":
             # Finished once handed to the transport: the client may read the log as soon as
             # the answer arrives.

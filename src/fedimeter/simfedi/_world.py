@@ -95,6 +95,7 @@ class SimFediverse:
         peers: int | Sequence[str] = 3,
         host: str = "127.0.0.1",
         title: str | None = None,
+        max_characters: int = 500,
     ) -> SimInstance:
         """Create an instance and return it; see the package documentation for each option.
 
@@ -124,6 +125,7 @@ class SimFediverse:
             peers=peers,
             host=host,
             title=title,
+            max_characters=max_characters,
         )
         self._instances[name] = instance
         if self._loop is not None:
