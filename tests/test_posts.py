@@ -25,6 +25,12 @@ def test_a_url_counts_23_whatever_its_length() -> None:
     assert mastodon_length("see http://x.io now") == len("see ") + URL_LENGTH + len(" now")
 
 
+def test_punctuation_after_a_url_counts_on_its_own() -> None:
+    """The dot ending a sentence after a URL is not part of the URL (as in Mastodon)."""
+    assert mastodon_length("see https://x.org/a.") == len("see ") + URL_LENGTH + 1
+    assert mastodon_length("(https://x.org/a), ok") == 1 + URL_LENGTH + len("), ok")
+
+
 def test_a_mention_counts_without_its_domain() -> None:
     """``@alice@example.org`` counts as ``@alice``."""
     assert mastodon_length("hi @alice@example.org!") == len("hi @alice!")
@@ -144,3 +150,18 @@ def test_every_part_fits_whatever_the_text(lines: list[str], limit: int) -> None
     assert sorted(c for c in kept if not c.isspace()) == sorted(
         c for c in text.strip("\n") if not c.isspace()
     )
+
+
+PIECES = ["a", " ", ".", ")", "@", "é", "👍🏽", "\n", "https://", "x.org", "/", ":", "b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
+def test_never_fewer_than_the_simulated_server_counts(text: str) -> None:
+    """Our count is never below Mastodon's (as the simulated server implements it).
+
+    So a part we think fits is never refused for its length.
+    """
+    from fedimeter.simfedi._text import countable_length
+
+    assert mastodon_length(text) >= countable_length(text)

@@ -27,19 +27,26 @@ URL_LENGTH = 23
 #: The shortest limit a thread can be cut for: the numbering needs room, and so does a word.
 _MIN_LIMIT = 40
 
-# What Mastodon's length validator treats as a URL: a scheme and at least one more character.
-_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
-# A mention: ``@`` not preceded by a word character or ``/``, a user name, an optional domain.
-_MENTION = re.compile(r"(?<![\w/])@(\w+)(?:@[\w.-]+\w)?", re.UNICODE)
+# What Mastodon's length validator shortens, found in one pass as it does: a URL (a scheme and
+# more, ending before trailing punctuation: in ``see https://x.org/a.`` the dot counts on its
+# own), or a mention ``@user@domain`` (``@`` not after a word character, ``/`` or ``=``).
+_COUNTED = re.compile(
+    r"(?P<url>https?://[^\s<>\"']*[^\s<>\"'.,:;!?)\]}])"
+    r"|(?<![\w/=])@(?P<user>[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?",
+    re.IGNORECASE,
+)
 # A handle at the start of a line or after a space: ``@user@domain`` (the report's style).
 _HANDLE = re.compile(r"(?<![\w/@])@(?=[\w.-]+@[\w.-]+\w)")
 
 
 def mastodon_length(text: str) -> int:
     """How many characters Mastodon counts in ``text`` (URLs as 23, mentions without domain)."""
-    counted = _URL.sub("x" * URL_LENGTH, text)
-    counted = _MENTION.sub(lambda m: "@" + m.group(1), counted)
-    return len(counted)
+    return len(_COUNTED.sub(_shortened, text))
+
+
+def _shortened(match: re.Match[str]) -> str:
+    """A URL as 23 characters, a mention without its domain."""
+    return "x" * URL_LENGTH if match.group("url") else "@" + match.group("user")
 
 
 def post_text(report_text: str) -> str:
