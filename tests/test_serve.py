@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from fedimeter.config import Settings
 from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.database import Database
 from fedimeter.storage.repository import Repository
+from peers import smtp_server, webhook_receiver
 from simhelpers import sample_count
 
 pytestmark = pytest.mark.slow
@@ -163,3 +165,46 @@ def test_refuses_a_public_interface_without_a_token(settings: Settings, port: in
     assert result.returncode == 3
     assert result.stderr.strip().startswith("error: refusing to listen on 0.0.0.0")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_scheduled_round_delivers_the_daily_report(
+    settings: Settings, port: int, world: SimFediverse
+) -> None:
+    """deliver=daily: after its first round the server sends the report by webhook and e-mail."""
+    first = _serve(settings, port, "--no-schedule")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            _wait_ready(http, first)
+            handle = f"@{world.instance('slow').accounts[0].acct}"
+            assert http.post("/api/v1/accounts", json={"handle": handle}).status_code == 201
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    with webhook_receiver() as hook, smtp_server() as mail:
+        second = _serve(
+            settings,
+            port,
+            FEDIMETER_SCHEDULE="6h",
+            FEDIMETER_DELIVER="daily",
+            FEDIMETER_WEBHOOK_URL=f"{hook.url}/report",
+            FEDIMETER_SMTP_HOST="127.0.0.1",
+            FEDIMETER_SMTP_PORT=str(mail.port),
+            FEDIMETER_SMTP_SECURITY="none",
+            FEDIMETER_EMAIL_FROM="reports@example.org",
+            FEDIMETER_EMAIL_TO="team@example.org",
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not (hook.received and mail.mailbox.messages):
+                assert time.monotonic() < deadline, "no report was delivered"
+                time.sleep(0.05)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+    assert second.returncode == 0
+    assert asyncio.run(_runs(settings.database_url)) == [("finished", 1)]
+    body = json.loads(hook.received[0].body)
+    assert body["text"].startswith("fedimeter report for ")
+    assert [a["handle"] for a in body["report"]["accounts"]] == [handle.removeprefix("@")]
+    assert mail.mailbox.messages[0].rcpt_tos == ["team@example.org"]
+    assert len(hook.received) == 1

@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from fedimeter.api.v1 import accounts, graphs, report, runs
+from fedimeter.api.v1 import accounts, deliveries, graphs, report, runs
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(runs.router)
 router.include_router(report.router)
 router.include_router(graphs.router)
+router.include_router(deliveries.router)
 
 __all__ = ["router"]
