@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -40,6 +40,8 @@ SHORTEST_NAME = 16  # characters of a name kept when shortening it buys a legend
 ELLIPSIS = "…"
 
 Points = list[tuple[float, float]]  # (matplotlib date number, value), in time order
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def check_period(since: datetime, until: datetime) -> None:
@@ -70,12 +72,15 @@ def in_period(points: Iterable[tuple[datetime, int]], since: datetime, until: da
     Raises:
         ValueError: a point with a naive time.
     """
+    # date2num once, then timedelta arithmetic: date2num per point took most of the render
+    # of long series. Both count from the same epoch; they agree to well under a microsecond.
+    origin = num(EPOCH)
     kept: Points = []
     for moment, value in points:
         if moment.tzinfo is None:
             raise ValueError(f"sample time {moment.isoformat()} has no time zone")
         if since <= moment <= until:
-            kept.append((num(moment), float(value)))
+            kept.append((origin + (moment - EPOCH) / DAY, float(value)))
     kept.sort()
     return kept
 
