@@ -19,7 +19,7 @@ from fedimeter.simfedi import Fault, RateLimit, SimFediverse, SimInstance
 from fedimeter.storage.database import Database
 from fedimeter.storage.deliveries import DeliveryLog
 
-NUMBERING = re.compile(r" \((\d+)/(\d+)\)$")
+NUMBERING = re.compile(r"\n\((\d+)/(\d+)\)$")
 
 
 @dataclass

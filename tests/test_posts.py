@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fedimeter.domain.posts import URL_LENGTH, mastodon_length, post_text, split_thread
 
-NUMBERING = re.compile(r" \((\d+)/(\d+)\)$")
+NUMBERING = re.compile(r"\n\((\d+)/(\d+)\)$")
 
 
 def test_plain_text_counts_code_points() -> None:

@@ -61,12 +61,12 @@ def post_text(report_text: str) -> str:
 def split_thread(text: str, limit: int = DEFAULT_MAX_CHARACTERS) -> list[str]:
     """``text`` as posts of at most ``limit`` characters (as Mastodon counts them).
 
-    A text that fits is one post, unchanged. Otherwise it is cut between lines into parts
-    numbered ``(1/3)``, ``(2/3)`` ..., each as full as it can be. A line is kept with the
-    indented lines after it (an account and its ``next:`` line) when the group fits in a
-    part; blank lines between paragraphs are kept inside a part and dropped at its edges. A
-    single line longer than a part is cut between words (inside a word only when one word
-    alone is too long).
+    A text that fits is one post, unchanged. Otherwise it is cut between lines into parts,
+    each as full as it can be and numbered ``(1/3)``, ``(2/3)`` ... on a line of its own. A
+    line is kept with the indented lines after it (an account and its ``next:`` line) when
+    the group fits in a part; blank lines between paragraphs are kept inside a part and
+    dropped at its edges. A single line longer than a part is cut between words (inside a
+    word only when one word alone is too long).
 
     Raises:
         ValueError: ``limit`` is below 40, too short to number a thread.
@@ -80,13 +80,13 @@ def split_thread(text: str, limit: int = DEFAULT_MAX_CHARACTERS) -> list[str]:
     # again with more room while the count needs more digits than the guess allowed.
     digits = 1
     while True:
-        room = limit - len(f" ({'9' * digits}/{'9' * digits})")
+        room = limit - len(f"\n({'9' * digits}/{'9' * digits})")
         parts = _pack(_groups(text, room), room)
         if len(str(len(parts))) <= digits:
             break
         digits += 1
     total = len(parts)
-    return [f"{part} ({index}/{total})" for index, part in enumerate(parts, start=1)]
+    return [f"{part}\n({index}/{total})" for index, part in enumerate(parts, start=1)]
 
 
 def _groups(text: str, room: int) -> list[list[str]]:
