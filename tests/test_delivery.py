@@ -12,10 +12,17 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from deliveryhelpers import NOW, Clock, make_report, no_sleep, with_settings
 from fedimeter.config import Settings, load_settings
-from fedimeter.delivery import Deliverer, deliver_after_round, report_key, selection_key
+from fedimeter.delivery import (
+    Deliverer,
+    deliver_after_round,
+    deliver_safely,
+    report_key,
+    selection_key,
+)
 from fedimeter.delivery.webhook import DISCORD_LIMIT
 from fedimeter.errors import ConfigError
 from fedimeter.storage.database import Database
@@ -480,3 +487,24 @@ def test_a_header_injection_in_an_address_is_refused() -> None:
     """A line break in email_from cannot add headers."""
     with pytest.raises(ConfigError, match="control characters"):
         load_settings(email_from="a@example.org\r\nBcc: x@evil.example")
+
+
+async def test_scheduled_delivery_failures_are_logged_not_raised(
+    settings: Settings, database_url: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """deliver_safely: a refused webhook is a warning; a failing database is a warning too."""
+    with webhook_receiver((404, {}, b"nope")) as hook:
+        configured = with_settings(settings, webhook_url=hook.url, deliver="daily")
+        db = await Database.open(configured.database_url)
+        sender = deliverer(configured, db, clock)
+        repo = Repository(db)
+        outcomes = await deliver_safely(configured, repo, sender, now=clock.now)
+        async with db.begin() as conn:  # a database that no longer answers as it should
+            await conn.execute(text("ALTER TABLE accounts RENAME TO accounts_gone"))
+        broken = await deliver_safely(configured, repo, sender, now=clock.now)
+        await db.close()
+    assert [o.status for o in outcomes] == ["failed"]
+    assert broken == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("daily report by webhook" in w and "failed" in w for w in warnings)
+    assert any(w.startswith("the daily report was not delivered: ") for w in warnings)
