@@ -66,7 +66,7 @@ async def make_report(
         StorageError: the database refused.
     """
     if accounts is None:
-        chosen = [account for account, _ in await repo.list_accounts()]
+        chosen = await repo.list_account_records()
         ids = None
     else:
         chosen = list(accounts)

@@ -79,6 +79,11 @@ def _record(cls: type[_T], row: Row[Any]) -> _T:
     return cls(**{k: v for k, v in row._mapping.items() if k in names})  # noqa: SLF001
 
 
+#: The columns of ``account_samples`` in ``SampleRecord``'s field order, for building records
+#: from a row's positions.
+_SAMPLE_COLUMNS = tuple(account_samples.c[f.name] for f in dataclasses.fields(SampleRecord))
+
+
 def _state_values(states: Collection[AccountState] | None) -> list[str]:
     """The stored values of ``states``; every state but untracked when None."""
     if states is None:
@@ -314,6 +319,22 @@ class Repository:
                 result.append((_account(row), sample))
             return result
 
+    async def list_account_records(
+        self, states: Collection[AccountState] | None = None
+    ) -> list[AccountRecord]:
+        """Accounts (all states but untracked by default), by handle, without their samples.
+
+        ``list_accounts`` less its latest-sample join, for callers that read samples anyway.
+        """
+        stmt = (
+            select(*_ACCOUNT_COLUMNS)
+            .join(instances, instances.c.id == accounts.c.instance_id)
+            .where(accounts.c.state.in_(_state_values(states)))
+            .order_by(accounts.c.acct_key)
+        )
+        async with self.db.connect() as conn:
+            return [_account(row) for row in await conn.execute(stmt)]
+
     async def count_accounts(self, states: Collection[AccountState] | None = None) -> int:
         """How many accounts are in ``states`` (all but untracked by default)."""
         stmt = select(func.count()).where(accounts.c.state.in_(_state_values(states)))
@@ -421,7 +442,7 @@ class Repository:
             .group_by(account_samples.c.account_id)
             .subquery()
         )
-        earlier = select(account_samples).join(
+        earlier = select(*_SAMPLE_COLUMNS).join(
             before,
             and_(
                 before.c.account_id == account_samples.c.account_id,
@@ -429,16 +450,19 @@ class Repository:
             ),
         )
         window = (
-            select(account_samples)
+            select(*_SAMPLE_COLUMNS)
             .where(wanted, account_samples.c.taken_at >= since, account_samples.c.taken_at <= until)
             .order_by(account_samples.c.account_id, account_samples.c.taken_at)
         )
         result: dict[int, list[SampleRecord]] = defaultdict(list)
         async with self.db.connect() as conn:
-            for row in await conn.execute(earlier):
-                result[row.account_id].append(_record(SampleRecord, row))
-            for row in await conn.execute(window):
-                result[row.account_id].append(_record(SampleRecord, row))
+            # A report reads hundreds of thousands of rows: build each record from the row's
+            # positions (the columns are selected in field order) rather than through _record,
+            # which matches names row by row and made this three times slower.
+            for query in (earlier, window):
+                for row in await conn.execute(query):
+                    record = SampleRecord(*row)
+                    result[record.account_id].append(record)
         return dict(result)
 
     async def stream_samples(
