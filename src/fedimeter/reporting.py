@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import TYPE_CHECKING
 
 from fedimeter.domain.report import TREND_WINDOW, AccountHistory, Report, SortKey, build_report
@@ -9,7 +11,7 @@ from fedimeter.domain.when import parse_when
 from fedimeter.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
 
     from fedimeter.storage.records import AccountRecord
@@ -46,6 +48,27 @@ def report_period(
     return start, end
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for the block (unless something else paused it already).
+
+    A report over 10,000 accounts builds some 600,000 small objects (samples, chart points) that
+    all live until it is done and form no reference cycles, so they are freed the moment the
+    report is. While they pile up, every full collection walks all of them for nothing: that
+    was a third of the report's time on SQLite and half on PostgreSQL (bench/report.py). The
+    collector runs again as soon as the block ends, errors included; other tasks on the loop
+    go without it for that second, and lose nothing either: it catches up then.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 async def make_report(
     repo: Repository,
     *,
@@ -65,28 +88,29 @@ async def make_report(
     Raises:
         StorageError: the database refused.
     """
-    if accounts is None:
-        chosen = await repo.list_account_records()
-        ids = None
-    else:
-        chosen = list(accounts)
-        ids = [a.id for a in chosen]
-    start = min(since, until - TREND_WINDOW)
-    samples = await repo.histories(ids, start, until)
-    histories = [
-        AccountHistory(
-            handle=account.handle.acct,
-            samples=samples.get(account.id, []),
-            display_name=account.display_name or None,
+    with _collector_paused():
+        if accounts is None:
+            chosen = await repo.list_account_records()
+            ids = None
+        else:
+            chosen = list(accounts)
+            ids = [a.id for a in chosen]
+        start = min(since, until - TREND_WINDOW)
+        samples = await repo.histories(ids, start, until)
+        histories = [
+            AccountHistory(
+                handle=account.handle.acct,
+                samples=samples.get(account.id, []),
+                display_name=account.display_name or None,
+            )
+            for account in chosen
+        ]
+        return build_report(
+            histories,
+            since=since,
+            until=until,
+            now=now,
+            sort=sort,
+            top=top,
+            silent_after_days=silent_after_days,
         )
-        for account in chosen
-    ]
-    return build_report(
-        histories,
-        since=since,
-        until=until,
-        now=now,
-        sort=sort,
-        top=top,
-        silent_after_days=silent_after_days,
-    )
