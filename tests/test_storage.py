@@ -222,6 +222,26 @@ async def test_list_accounts_gives_the_latest_sample(repo: Repository) -> None:
     assert latest.followers == 3
 
 
+async def test_list_account_records_is_list_accounts_without_samples(repo: Repository) -> None:
+    """The same accounts in the same order, for every state filter, without the samples."""
+    alice = await repo.add_account(resolved("alice", "1"), T0)
+    bob = await repo.add_account(resolved("bob", "2"), T0)
+    await repo.add_account(resolved("carol", "3"), T0)
+    run, _ = await repo.start_run(T0, "test", never_alive)
+    await repo.commit_batch(
+        run.id,
+        T0,
+        RunProgress(),
+        samples=[sample(alice.id, T0)],
+        state_changes=[AccountStateChange(bob.id, AccountState.SUSPENDED, T0, None)],
+    )
+    await repo.untrack_account(alice.id, T0)
+    for states in (None, [AccountState.ACTIVE], [AccountState.UNTRACKED], list(AccountState)):
+        expected = [a for a, _ in await repo.list_accounts(states)]
+        assert await repo.list_account_records(states) == expected
+    assert [a.handle.username for a in await repo.list_account_records()] == ["bob", "carol"]
+
+
 async def test_a_live_round_blocks_a_second_one(repo: Repository) -> None:
     """Starting a round while another runs with a live owner raises RoundInProgress."""
     first, _ = await repo.start_run(T0, "host:1", never_alive)
