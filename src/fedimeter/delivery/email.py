@@ -174,9 +174,6 @@ async def send_email(
     await with_retries(
         lambda: asyncio.to_thread(_send_once, settings, message),
         what=f"the SMTP server {settings.smtp_host}",
-        retries=settings.delivery_retries,
-        base_delay=settings.retry_base_delay,
-        max_delay=settings.retry_max_delay,
-        max_wait=settings.max_rate_limit_wait,
+        settings=settings,
         sleep=sleep,
     )

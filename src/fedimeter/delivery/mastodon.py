@@ -134,15 +134,8 @@ class MastodonPoster:
         return str(status_id), url if isinstance(url, str) else None
 
     async def _retrying(self, attempt: Callable[[], Awaitable[Answer]], what: str) -> Answer:
-        settings = self._sender.settings
         return await with_retries(
-            attempt,
-            what=what,
-            retries=settings.delivery_retries,
-            base_delay=settings.retry_base_delay,
-            max_delay=settings.retry_max_delay,
-            max_wait=settings.max_rate_limit_wait,
-            sleep=self._sleep,
+            attempt, what=what, settings=self._sender.settings, sleep=self._sleep
         )
 
 

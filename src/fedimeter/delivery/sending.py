@@ -155,22 +155,21 @@ async def with_retries(
     attempt: Callable[[], Awaitable[_T]],
     *,
     what: str,
-    retries: int,
-    base_delay: float,
-    max_delay: float,
-    max_wait: float,
+    settings: Settings,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     jitter: Callable[[], float] = random.random,
 ) -> _T:
-    """Run ``attempt`` until it succeeds, at most ``1 + retries`` times.
+    """Run ``attempt`` until it succeeds, at most ``1 + settings.delivery_retries`` times.
 
     Between attempts it waits as long as the server asked, or a full-jitter backoff
-    (``base_delay`` doubling up to ``max_delay``) when it did not say.
+    (``retry_base_delay`` doubling up to ``retry_max_delay``) when it did not say.
 
     Raises:
         DeliveryError: an attempt failed for good, every attempt failed, or the server asked
-            for a wait longer than ``max_wait``.
+            for a wait longer than ``max_rate_limit_wait``.
     """
+    retries = settings.delivery_retries
+    max_wait = settings.max_rate_limit_wait
     for number in range(retries + 1):
         try:
             return await attempt()
@@ -186,6 +185,8 @@ async def with_retries(
                     ) from None
                 delay = max(0.0, exc.wait)
             else:
-                delay = jitter() * min(max_delay, base_delay * 2**number)
+                delay = jitter() * min(
+                    settings.retry_max_delay, settings.retry_base_delay * 2**number
+                )
             await sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises

@@ -72,7 +72,6 @@ async def send_webhook(
     headers = {"Content-Type": "application/json"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(body, secret)
-    settings = sender.settings
 
     async def attempt() -> Answer:
         answer = await sender.request("POST", url, what=what, headers=headers, content=body)
@@ -80,15 +79,7 @@ async def send_webhook(
             raise Retry(f"answered {describe_status(answer.status)}")
         return answer
 
-    answer = await with_retries(
-        attempt,
-        what=what,
-        retries=settings.delivery_retries,
-        base_delay=settings.retry_base_delay,
-        max_delay=settings.retry_max_delay,
-        max_wait=settings.max_rate_limit_wait,
-        sleep=sleep,
-    )
+    answer = await with_retries(attempt, what=what, settings=sender.settings, sleep=sleep)
     if 300 <= answer.status < 400:  # noqa: PLR2004 - redirects
         raise DeliveryError(
             f"{what} answered {describe_status(answer.status)}: set webhook_url to the address"
