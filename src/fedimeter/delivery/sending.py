@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -123,8 +124,6 @@ class Sender:
 def describe_status(status: int) -> str:
     """``"404 Not Found"``."""
     try:
-        from http import HTTPStatus  # noqa: PLC0415 - only for the phrase
-
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return str(status)
