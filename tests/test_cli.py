@@ -300,7 +300,7 @@ def test_every_command_has_help_and_is_documented() -> None:
 
 @pytest.mark.slow
 def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
-    """`fedimeter demo` works as a real process and measures every demo account."""
+    """`fedimeter demo` works as a real process, measures every account, posts the report."""
     result = subprocess.run(
         [
             sys.executable,
@@ -320,6 +320,10 @@ def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "day 1: measured 7 of 7 accounts" in result.stdout
     assert "day 3: measured 6 of 6 accounts" in result.stdout  # one was suspended
+    assert "Posted the report for these 3 days on the simulated mastodon-4.3 server" in (
+        result.stdout
+    )
+    assert "  | fedimeter report for " in result.stdout
     assert "Traceback" not in result.stderr
 
 

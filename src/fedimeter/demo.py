@@ -3,16 +3,22 @@
 Starts simulated instances on loopback (a Mastodon 4.3 server with the batch call, an older one
 without, one whose accounts live under another domain, one that fails now and then), tracks a
 handful of accounts in a separate demo database, and collects one round per simulated day.
+Then it posts the period's report from a reporting account on the 4.3 server, as
+``fedimeter report --post`` does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fedimeter.collect import collect_round
 from fedimeter.config import Settings
+from fedimeter.delivery import Deliverer, Outcome
+from fedimeter.reporting import make_report
 from fedimeter.simfedi import Fault, RateLimit, SimAccount, SimFediverse
+from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.tracking import add_accounts
 from fedimeter.wiring import make_client, open_repository
 
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 
     from fedimeter.collect import RoundResult
     from fedimeter.storage.records import AccountRecord, SampleRecord
+    from fedimeter.storage.repository import Repository
     from fedimeter.tracking import AddOutcome
 
 __all__ = ["DemoResult", "run_demo"]
@@ -36,6 +43,9 @@ class DemoResult:
     added: list[AddOutcome]
     rounds: list[RoundResult]
     accounts: list[tuple[AccountRecord, list[SampleRecord]]]
+    #: The week's report posted on the simulated Mastodon server, and the posts it became.
+    posted: Outcome
+    thread: list[str]
 
 
 def build_world(seed: int = 7) -> tuple[SimFediverse, list[SimAccount]]:
@@ -156,4 +166,27 @@ async def run_demo(
                 world.advance(days=1)
         listed = await repo.list_accounts(states=None)
         accounts = [(account, await repo.samples(account.id)) for account, _ in listed]
-    return DemoResult(database=database, added=added, rounds=rounds, accounts=accounts)
+        posted, thread = await _post_report(world, settings, repo, clock(), days)
+    return DemoResult(
+        database=database,
+        added=added,
+        rounds=rounds,
+        accounts=accounts,
+        posted=posted,
+        thread=thread,
+    )
+
+
+async def _post_report(
+    world: SimFediverse, settings: Settings, repo: Repository, now: datetime, days: int
+) -> tuple[Outcome, list[str]]:
+    """Post the period's report from a reporting account on the 4.3 server, as a user would."""
+    home = world.instance("mastodon-4.3")
+    token = home.add_token(home.add_account("fedimeter", display_name="fedimeter reports"))
+    posting = Settings(
+        **{**settings.model_dump(), "post_instance": home.base_url, "post_token": token}
+    )
+    report = await make_report(repo, since=now - timedelta(days=days), until=now, now=now)
+    deliverer = Deliverer(posting, DeliveryLog(repo.db), clock=lambda: now)
+    (outcome,) = await deliverer.deliver(report, ["mastodon"])
+    return outcome, [status.text for status in home.statuses]

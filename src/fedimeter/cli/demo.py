@@ -52,6 +52,10 @@ def _accounts_table(result: DemoResult) -> Table:
     return table
 
 
+def _indented(text: str) -> str:
+    return "\n".join(f"  | {line}" for line in text.split("\n"))
+
+
 def demo(
     ctx: typer.Context,
     days: Annotated[int, typer.Option(min=1, max=3650, help="Simulated days, one round each.")] = 7,
@@ -87,9 +91,25 @@ def demo(
     tracked = sum(1 for o in result.added if o.account is not None)
     cli.out.print(f"Tracked {tracked} accounts on 4 simulated servers.", markup=False)
     cli.out.print(_accounts_table(result))
+    posted = result.posted
+    if posted.status == "delivered":
+        cli.out.print(
+            f"\nPosted the report for these {days} days on the simulated mastodon-4.3 server"
+            f" ({posted.detail.removeprefix('posted ')}), as `fedimeter report --post` does"
+            " for your own account. Its first post:",
+            markup=False,
+        )
+        cli.out.print(_indented(result.thread[0]), markup=False)
+    else:
+        cli.err.print(f"\nPosting the report failed: {posted.detail}", markup=False)
     cli.out.print(
         f"\nThe demo database is {path}. Look around with, for example:\n"
         f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter track list\n"
-        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter runs",
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter runs\n"
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter report"
+        f" --since {result.rounds[0].run.started_at:%Y-%m-%d}"
+        f" --until {result.rounds[-1].run.started_at:%Y-%m-%d} --format html > demo.html\n"
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter graph"
+        f" {result.accounts[0][0].handle} --metric combined -o demo.png",
         markup=False,
     )
