@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from fedimeter import __version__
-from fedimeter.api import compat, health, v1
+from fedimeter.api import compat, health, metrics, v1
 from fedimeter.api.errors import install_error_handlers
 from fedimeter.api.services import Services
 from fedimeter.clock import Clock, utc_now
@@ -117,4 +117,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(v1.router)
     app.include_router(compat.router)
+    app.include_router(metrics.router)
     return app

@@ -1,0 +1,69 @@
+"""What one scrape exports, read beforehand: plain frozen values, no I/O, no prometheus_client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime  # noqa: TC003 - dataclass fields are resolved at runtime
+from typing import TYPE_CHECKING
+
+from fedimeter.storage.records import (  # noqa: TC001 - dataclass fields are resolved at runtime
+    AccountRecord,
+    RunRecord,
+    SampleRecord,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["RUNNING", "InstanceRow", "MetricsSnapshot", "newest_closed_run"]
+
+#: The status of a round that has not ended (``runs.status``).
+RUNNING = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """One server's own figures at its latest measurement; None where it did not say.
+
+    ``peers`` is the length of the server's peer list, ``domains`` the ``domain_count`` of its
+    ``/api/v1/instance``; the week figures are those of the last complete week of
+    ``/api/v1/instance/activity``.
+    """
+
+    host: str
+    software: str | None = None
+    version: str | None = None
+    up: bool = True
+    users: int | None = None
+    statuses: int | None = None
+    domains: int | None = None
+    peers: int | None = None
+    active_month: int | None = None
+    active_halfyear: int | None = None
+    week_statuses: int | None = None
+    week_logins: int | None = None
+    week_registrations: int | None = None
+    measured_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """Everything one scrape exports, read from storage before rendering.
+
+    Attributes:
+        accounts: accounts with their latest sample (None when never measured), as
+            ``Repository.list_accounts`` returns them.
+        last_run: the newest round, whatever its status (a running one included).
+        last_finished_run: the newest round that ended: finished, failed or interrupted.
+        instances: the measured servers (empty until instances are measured).
+    """
+
+    accounts: list[tuple[AccountRecord, SampleRecord | None]] = field(default_factory=list)
+    last_run: RunRecord | None = None
+    last_finished_run: RunRecord | None = None
+    instances: list[InstanceRow] = field(default_factory=list)
+
+
+def newest_closed_run(runs: Iterable[RunRecord]) -> RunRecord | None:
+    """The first round of ``runs`` (newest first) that is no longer running, if any."""
+    return next((run for run in runs if run.status != RUNNING), None)
