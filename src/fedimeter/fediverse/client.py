@@ -1,4 +1,4 @@
-"""``FediverseClient``: resolve accounts, read server info, measure accounts on their home."""
+"""``FediverseClient``: resolve accounts, read server info, measure accounts and instances."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fedimeter.clock import utc_now
 from fedimeter.domain.models import DEFAULT_PORTS
 from fedimeter.errors import ConfigError
 from fedimeter.fediverse.http import Fetcher
+from fedimeter.fediverse.instance import measure_instance
 from fedimeter.fediverse.measure import HostMeasurer, Measurement
 from fedimeter.fediverse.nodeinfo import read_server_info
 from fedimeter.fediverse.resolve import AccountResolver
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from fedimeter.config import Settings
+    from fedimeter.domain.instances import InstanceFigures, InstanceMeasurement
     from fedimeter.domain.models import AccountRef, InstanceAddress, ResolvedAccount, ServerInfo
 
 __all__ = ["FediverseClient"]
@@ -135,6 +137,20 @@ class FediverseClient:
             AddressRefused: the server is not at a public address.
         """
         return await read_server_info(self._fetcher, address, clock=self._clock)
+
+    async def measure_instance(
+        self, address: InstanceAddress, previous: InstanceFigures | None = None
+    ) -> InstanceMeasurement:
+        """Measure the instance from every source it offers (NodeInfo and the instance API).
+
+        Sources that fail are recorded in the measurement, never raised; figures that are not
+        believable against ``previous`` are ``None`` and their source ``implausible``.
+
+        Raises:
+            AddressRefused: the server is not at a public address.
+            Halted: the client is halted (a round is stopping): nothing was measured.
+        """
+        return await measure_instance(self._fetcher, address, clock=self._clock, previous=previous)
 
     def measure(
         self,

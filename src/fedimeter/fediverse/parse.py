@@ -1,17 +1,21 @@
 """Turn the JSON servers send into domain values, strictly. Pure: no I/O.
 
 Every function raises ``BadResponse`` (never ``KeyError``/``TypeError``) when the JSON does
-not have the shape and values the Mastodon API documents.
+not have the shape and values the Mastodon API documents. The instance parsers read figures
+as the server gives them (a negative count included): judging them is
+``fedimeter.domain.instances.plausible``'s job; ``null`` or a missing figure is ``None``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fedimeter.domain.handles import parse_account_ref, parse_authority
+from fedimeter.domain.instances import WeekActivity
 from fedimeter.domain.models import AccountSnapshot, Handle, InstanceAddress
 from fedimeter.errors import BadResponse, InvalidHandle
 from fedimeter.fediverse.times import parse_day
@@ -22,15 +26,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_COUNT",
+    "InstanceFacts",
     "Lookup",
+    "NodeInfoFacts",
     "WebFinger",
     "account_id",
     "parse_account",
     "parse_account_list",
+    "parse_activity",
+    "parse_instance_v1",
+    "parse_instance_v2",
     "parse_lookup",
     "parse_nodeinfo",
+    "parse_nodeinfo_facts",
+    "parse_peers",
     "parse_webfinger",
     "pick_nodeinfo_link",
+    "split_compatible",
 ]
 
 #: Counts above this are not real (the largest accounts have a few million followers).
@@ -40,6 +52,14 @@ _MAX_ID_LENGTH = 200
 _NODEINFO_REL = re.compile(r"https?://nodeinfo\.diaspora\.software/ns/schema/(\d+)\.(\d+)/?")
 _PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
 _ACTIVITY_TYPES = ("application/activity+json", "application/ld+json")
+# "2.7.2 (compatible; Pleroma 2.6.0)": the Mastodon API level, then the real software.
+_COMPATIBLE = re.compile(
+    r"\s*[^\s(]*\s*\(compatible;\s*(?P<name>[^()]*?)\s+v?(?P<version>[^\s()]+)\s*\)\s*"
+)
+# Activity values are decimal strings; 19 digits keep them within a 64-bit column.
+_DECIMAL = re.compile(r"\d{1,19}")
+_DECIMAL_LIMIT = 10**19
+_ACTIVITY_FIELDS = ("week", "statuses", "logins", "registrations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +249,202 @@ def parse_nodeinfo(data: object, *, host: str) -> tuple[str | None, str | None]:
         name.strip().lower() if isinstance(name, str) and name.strip() else None,
         version.strip() if isinstance(version, str) and version.strip() else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfoFacts:
+    """What a NodeInfo 2.x document says; ``None`` where it says nothing."""
+
+    software: str | None = None
+    version: str | None = None
+    users: int | None = None
+    active_month: int | None = None
+    active_halfyear: int | None = None
+    local_posts: int | None = None
+    open_registrations: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceFacts:
+    """What ``/api/v1/instance`` or ``/api/v2/instance`` says; ``None`` where it says nothing.
+
+    ``software`` is known only from a ``"2.7.2 (compatible; Pleroma 2.6.0)"`` version, whose
+    ``version`` is then the software's own (``"2.6.0"``).
+    """
+
+    software: str | None = None
+    version: str | None = None
+    users: int | None = None
+    statuses: int | None = None
+    domains: int | None = None
+    active_month: int | None = None
+    open_registrations: bool | None = None
+
+
+def parse_nodeinfo_facts(data: object, *, host: str) -> NodeInfoFacts:
+    """Software, user figures, local posts and registrations from a NodeInfo document.
+
+    Misskey's ``activeMonth``/``activeHalfyear`` are ``null``: ``None``, not 0.
+
+    Raises:
+        BadResponse: the document is not an object, or a figure is not a whole number.
+    """
+    name, version = parse_nodeinfo(data, host=host)
+    usage = _section(data, "usage", host, "NodeInfo")
+    users = _section(usage, "users", host, "NodeInfo usage")
+    return NodeInfoFacts(
+        software=name,
+        version=version,
+        users=_figure(users, "total", host, "usage.users.total"),
+        active_month=_figure(users, "activeMonth", host, "usage.users.activeMonth"),
+        active_halfyear=_figure(users, "activeHalfyear", host, "usage.users.activeHalfyear"),
+        local_posts=_figure(usage, "localPosts", host, "usage.localPosts"),
+        open_registrations=_optional_flag(data, "openRegistrations", host),
+    )
+
+
+def parse_instance_v1(data: object, *, host: str) -> InstanceFacts:
+    """``/api/v1/instance``: version, ``stats`` and ``registrations``.
+
+    Raises:
+        BadResponse: the answer is not an object, or a figure is not a whole number.
+    """
+    if not isinstance(data, dict):
+        raise BadResponse(f"{host} answered /api/v1/instance with {_kind(data)}, not an object")
+    software, version = _software_of(data.get("version"))
+    stats = _section(data, "stats", host, "/api/v1/instance")
+    return InstanceFacts(
+        software=software,
+        version=version,
+        users=_figure(stats, "user_count", host, "stats.user_count"),
+        statuses=_figure(stats, "status_count", host, "stats.status_count"),
+        domains=_figure(stats, "domain_count", host, "stats.domain_count"),
+        open_registrations=_optional_flag(data, "registrations", host),
+    )
+
+
+def parse_instance_v2(data: object, *, host: str) -> InstanceFacts:
+    """``/api/v2/instance``: version, ``usage.users.active_month``, ``registrations.enabled``.
+
+    Raises:
+        BadResponse: the answer is not an object, or a figure is not a whole number.
+    """
+    if not isinstance(data, dict):
+        raise BadResponse(f"{host} answered /api/v2/instance with {_kind(data)}, not an object")
+    software, version = _software_of(data.get("version"))
+    usage = _section(data, "usage", host, "/api/v2/instance")
+    users = _section(usage, "users", host, "/api/v2/instance usage")
+    registrations = _section(data, "registrations", host, "/api/v2/instance")
+    return InstanceFacts(
+        software=software,
+        version=version,
+        active_month=_figure(users, "active_month", host, "usage.users.active_month"),
+        open_registrations=_optional_flag(registrations, "enabled", host),
+    )
+
+
+def parse_peers(data: object, *, host: str) -> int:
+    """How many domains ``/api/v1/instance/peers`` lists.
+
+    Raises:
+        BadResponse: the answer is not a list of strings.
+    """
+    if not isinstance(data, list):
+        raise BadResponse(f"{host} answered /api/v1/instance/peers with {_kind(data)}, not a list")
+    if not all(isinstance(peer, str) for peer in data):
+        raise BadResponse(f"{host} listed peers that are not domain names")
+    return len(data)
+
+
+def parse_activity(data: object, *, host: str) -> tuple[WeekActivity, ...]:
+    """``/api/v1/instance/activity``: weekly buckets (newest first, values strings), oldest first.
+
+    The newest bucket is the week in progress, marked incomplete. Whole numbers are accepted
+    where strings belong.
+
+    Raises:
+        BadResponse: not a list of buckets, a value that is not a non-negative whole number, or
+            two buckets for the same week.
+    """
+    if not isinstance(data, list):
+        raise BadResponse(
+            f"{host} answered /api/v1/instance/activity with {_kind(data)}, not a list"
+        )
+    buckets: dict[int, tuple[int, int, int]] = {}
+    for bucket in data:
+        if not isinstance(bucket, dict):
+            raise BadResponse(f"{host} sent an activity bucket that is {_kind(bucket)}")
+        week, statuses, logins, registrations = (
+            _decimal(bucket, name, host) for name in _ACTIVITY_FIELDS
+        )
+        if week in buckets:
+            raise BadResponse(f"{host} sent two activity buckets for the week of {week}")
+        buckets[week] = (statuses, logins, registrations)
+    newest = max(buckets, default=None)
+    weeks = []
+    for week in sorted(buckets):
+        try:
+            start = datetime.fromtimestamp(week, UTC).date()
+        except (OverflowError, OSError, ValueError):
+            raise BadResponse(f"{host} sent activity for week {week}, not a time") from None
+        statuses, logins, registrations = buckets[week]
+        weeks.append(WeekActivity(start, statuses, logins, registrations, week != newest))
+    return tuple(weeks)
+
+
+def split_compatible(version: str) -> tuple[str | None, str]:
+    """``"2.7.2 (compatible; Pleroma 2.6.0)"`` → ``("pleroma", "2.6.0")``.
+
+    Returns:
+        The software named in a ``(compatible; ...)`` version (lower case) and its version;
+        ``(None, version)`` for a plain version such as ``"4.3.2"``.
+    """
+    match = _COMPATIBLE.fullmatch(version)
+    if match is None or not match.group("name"):
+        return None, version.strip()
+    return match.group("name").lower(), match.group("version")
+
+
+def _software_of(version: object) -> tuple[str | None, str | None]:
+    if not isinstance(version, str) or not version.strip():
+        return None, None
+    return split_compatible(version)
+
+
+def _section(data: object, name: str, host: str, where: str) -> dict[str, object]:
+    """The object at ``data[name]``; empty when missing or null."""
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadResponse(f"{host} sent {where} {name} as {_kind(value)}, not an object")
+    return value
+
+
+def _figure(data: dict[str, object], name: str, host: str, where: str) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python, but `true` is not a count.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadResponse(f"{host} sent {where} = {value!r}, not a whole number")
+    return value
+
+
+def _optional_flag(data: object, name: str, host: str) -> bool | None:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None or isinstance(value, bool):
+        return value
+    raise BadResponse(f"{host} sent {name} = {value!r}, not true or false")
+
+
+def _decimal(bucket: dict[str, object], name: str, host: str) -> int:
+    value = bucket.get(name)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _DECIMAL_LIMIT:
+        return value
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    raise BadResponse(f"{host} sent activity {name} = {value!r}, not a whole number")
 
 
 def _field(data: object, name: str, host: str) -> object:
