@@ -434,7 +434,6 @@ async def test_every_software_gives_the_figures_it_serves(
         active_halfyear=server.active_users(halfyear=True) if has_api else None,
     )
     assert measured.figures.users == 3
-    assert (measured.figures.active_month, measured.figures.active_halfyear) != (None, 0)
 
 
 @pytest.mark.parametrize(("software", "version", "expected"), SOFTWARE)
@@ -465,6 +464,18 @@ async def test_misskey_spends_nothing_on_the_mastodon_api(
     assert _api_requests(world, server) == 0
     assert [s.detail for s in measured.sources[1:]] == ["not offered by misskey"] * 4
     assert measured.up
+
+
+async def test_mastodon_before_4_0_is_not_asked_for_v2(
+    world: SimFediverse, client: FediverseClient
+) -> None:
+    """/api/v2/instance came with Mastodon 4.0: an older server is spared the sure 404."""
+    server = _populate(world.add_instance("server", version="3.5.3"))
+    measured = await client.measure_instance(server.address)
+    assert world.count(instance="server", endpoint="instance_v2") == 0
+    assert measured.sources[2].detail == "not offered by mastodon 3.5.3 (added in 4.0)"
+    # active_month comes from NodeInfo instead.
+    assert measured.figures.active_month == server.active_users()
 
 
 async def test_nodeinfo_is_found_where_discovery_points(
