@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fedimeter.clock import Clock, utc_now
 from fedimeter.domain.models import AccountState
 from fedimeter.errors import AccountNotFound, FediverseError, Halted
+from fedimeter.instance_tracking import measure_instances
+from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import (
     AccountRecord,
     AccountStateChange,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from fedimeter.config import Settings
+    from fedimeter.domain.instances import InstanceMeasurement
     from fedimeter.fediverse import FediverseClient, Measurement
     from fedimeter.storage.records import InstanceRecord
     from fedimeter.storage.repository import Repository
@@ -64,6 +67,8 @@ class RoundResult:
     resumed: RunRecord | None
     failures: list[FailureRecord]
     state_changes: list[tuple[AccountRecord, AccountState]] = field(default_factory=list)
+    #: Tracked instances measured in this round, with what each said.
+    instances: list[tuple[InstanceRecord, InstanceMeasurement]] = field(default_factory=list)
 
 
 def default_owner() -> str:
@@ -205,13 +210,23 @@ async def collect_round(
     writer = _Writer(repo, run.id, clock, client, progress)
     if on_start is not None:
         on_start(run)
+    measured_instances: list[tuple[InstanceRecord, InstanceMeasurement]] = []
     try:
-        due = await repo.accounts_to_measure(await _resume_cutoff(repo, resumed))
+        cutoff = await _resume_cutoff(repo, resumed)
+        due = await repo.accounts_to_measure(cutoff)
         await repo.set_planned(run.id, len(due))
         if progress is not None:
             progress.planned(len(due))
         host = _Host(repo, client, settings, clock, writer, stop)
-        await _measure_and_write(host, run.id, due, stop)
+
+        async def instances_too() -> None:
+            measured_instances.extend(
+                await measure_instances(
+                    InstanceStore(repo.db), client, run_id=run.id, measured_since=cutoff
+                )
+            )
+
+        await _measure_and_write(host, run.id, due, stop, instances_too)
     except BaseException as exc:
         status = (
             "interrupted"
@@ -238,13 +253,18 @@ async def collect_round(
         resumed=resumed,
         failures=await repo.run_failures([run.id]),
         state_changes=_state_changes(due, writer),
+        instances=measured_instances,
     )
 
 
 async def _measure_and_write(
-    host: _Host, run_id: int, due: list[AccountRecord], stop: asyncio.Event | None
+    host: _Host,
+    run_id: int,
+    due: list[AccountRecord],
+    stop: asyncio.Event | None,
+    instances_too: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
-    """Measure every host while the writer commits; stop early and cleanly when asked."""
+    """Measure every host (and tracked instance) while the writer commits; stop when asked."""
     instances = {i.id: i for i in await host.repo.list_instances()}
     by_host: dict[int, list[AccountRecord]] = defaultdict(list)
     for account in due:
@@ -252,6 +272,7 @@ async def _measure_and_write(
 
     async def measure_hosts() -> None:
         async with asyncio.TaskGroup() as hosts:
+            hosts.create_task(instances_too())
             for instance_id, host_accounts in by_host.items():
                 hosts.create_task(host.measure(instances[instance_id], host_accounts))
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, TypeVar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from fedimeter.errors import InvalidInput
 from fedimeter.graphs import (
@@ -14,23 +15,28 @@ from fedimeter.graphs import (
     Series,
     render_combined,
     render_comparison,
+    render_instance_metric,
     render_metric,
+    render_weekly_activity,
 )
 from fedimeter.graphs.options import METRICS
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Sequence
 
-    from fedimeter.storage.records import AccountRecord, SampleRecord
+    from fedimeter.storage.instances import InstanceStore
+    from fedimeter.storage.records import AccountRecord, InstanceRecord
     from fedimeter.storage.repository import Repository
 
 __all__ = [
     "MAX_COMPARED",
     "GraphMetric",
+    "InstanceGraphMetric",
     "account_graph",
     "comparison_graph",
     "distinct_compared",
     "graph_options",
+    "instance_graph",
 ]
 
 GraphMetric = Literal["followers", "following", "statuses", "combined"]
@@ -178,8 +184,13 @@ def _end(since: datetime | None, until: datetime | None, now: datetime) -> datet
     return end
 
 
+class _Timed(Protocol):
+    @property
+    def taken_at(self) -> datetime: ...
+
+
 def _shown_period(
-    histories: Sequence[Sequence[SampleRecord]],
+    histories: Sequence[Sequence[_Timed]],
     since: datetime | None,
     until: datetime | None,
     end: datetime,
@@ -196,3 +207,89 @@ def _shown_period(
     if since is not None:
         return since, end
     return min(min(firsts, default=end), end - MIN_SPAN), end
+
+
+InstanceGraphMetric = Literal["users", "statuses", "activity"]
+
+
+@dataclass(frozen=True, slots=True)
+class _InstancePoint:
+    """A stored instance sample as the instance graphs read it (known counts only)."""
+
+    taken_at: datetime
+    users: int
+    statuses: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """A stored week as the weekly activity graph reads it."""
+
+    start: date
+    statuses: int
+    logins: int
+    registrations: int
+    complete: bool
+
+
+async def instance_graph(
+    store: InstanceStore,
+    instance: InstanceRecord,
+    *,
+    metric: InstanceGraphMetric,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    options: GraphOptions,
+) -> bytes:
+    """An instance's users, posts or weekly activity for ``[since, until]``; by default all.
+
+    Samples where the instance did not give the count (a source off, or a value that could
+    not be believed) are left out, so they show as gaps.
+
+    Raises:
+        InvalidInput: since is not before until.
+        StorageError: the database refused.
+    """
+    end = _end(since, until, now)
+    if metric == "activity":
+        stored = await store.weeks(
+            instance.id,
+            None if since is None else (since - timedelta(days=7)).date(),
+            end.date(),
+        )
+        weeks = [
+            _Week(w.week_start, w.statuses, w.logins, w.registrations, w.complete) for w in stored
+        ]
+        start, end = _week_period(weeks, since, until, end)
+        return await asyncio.to_thread(
+            render_weekly_activity, instance.host, weeks, since=start, until=end, options=options
+        )
+    samples = await store.samples(instance.id, since, end)
+    points = [
+        _InstancePoint(s.taken_at, s.figures.users or 0, s.figures.statuses or 0)
+        for s in samples
+        if (s.figures.users if metric == "users" else s.figures.statuses) is not None
+    ]
+    start, end = _shown_period([points], since, until, end)
+    return await asyncio.to_thread(
+        render_instance_metric,
+        instance.host,
+        metric,
+        points,
+        since=start,
+        until=end,
+        options=options,
+    )
+
+
+def _week_period(
+    weeks: Sequence[_Week], since: datetime | None, until: datetime | None, end: datetime
+) -> tuple[datetime, datetime]:
+    """The period a weekly graph shows: as asked, else from the first week to the last's end."""
+    if since is None and until is None and weeks:
+        end = datetime.combine(weeks[-1].start, time(), UTC) + timedelta(days=7)
+    if since is not None:
+        return since, end
+    first = datetime.combine(weeks[0].start, time(), UTC) if weeks else end - MIN_SPAN
+    return min(first, end - MIN_SPAN), end

@@ -15,6 +15,7 @@ from fedimeter.cli import (
     demo,
     export,
     graph,
+    instance,
     report,
     samples,
     serve,
@@ -33,6 +34,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(track.app, name="track")
+app.add_typer(instance.app, name="instance")
 app.add_typer(database.app, name="db")
 app.command("collect")(collecting.collect)
 app.command("runs")(collecting.runs)

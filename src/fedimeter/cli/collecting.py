@@ -14,6 +14,7 @@ from fedimeter.cli.render import dumps, number, run_json, when
 from fedimeter.clock import utc_now
 from fedimeter.collect import collect_round
 from fedimeter.delivery import Deliverer, deliver_after_round
+from fedimeter.instance_tracking import describe_down, source_problems
 from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.wiring import make_client, open_repository
 
@@ -76,13 +77,30 @@ def _failures_table(failures: list[FailureRecord]) -> Table:
     return table
 
 
+def _print_instances(cli: CliState, result: RoundResult) -> None:
+    for instance, measurement in result.instances:
+        problems = source_problems(measurement.sources)
+        if not measurement.up:
+            line = describe_down(instance.host, measurement)
+        else:
+            users = measurement.figures.users
+            line = f"instance {instance.host}: up" + (
+                f", {users:,} users" if users is not None else ""
+            )
+            if problems:
+                line += "; " + "; ".join(f"{p.source} {p.status}: {p.detail}" for p in problems)
+        cli.out.print(line, markup=False)
+
+
 def _print_result(cli: CliState, result: RoundResult) -> None:
+    _print_instances(cli, result)
     if result.run.accounts_planned == 0 and result.resumed is None:
-        cli.out.print(
-            "Nothing to measure: no tracked account is active."
-            " Add one with: fedimeter track add @user@host",
-            markup=False,
-        )
+        if not result.instances:
+            cli.out.print(
+                "Nothing to measure: no tracked account or instance is active."
+                " Add one with: fedimeter track add @user@host (or fedimeter instance add HOST)",
+                markup=False,
+            )
         return
     if result.resumed is not None:
         cli.out.print(
@@ -146,6 +164,16 @@ def collect(
         ]
         payload["state_changes"] = [
             {"account": str(a.handle), "state": s.value} for a, s in result.state_changes
+        ]
+        payload["instances"] = [
+            {
+                "instance": instance.host,
+                "up": m.up,
+                "sources": [
+                    {"source": s.source, "status": s.status, "detail": s.detail} for s in m.sources
+                ],
+            }
+            for instance, m in result.instances
         ]
         payload["deliveries"] = [outcome_json(o) for o in outcomes]
         cli.out.print(dumps(payload), markup=False)

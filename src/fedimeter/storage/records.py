@@ -39,6 +39,8 @@ class InstanceRecord:
     supports_batch: bool | None
     info_checked_at: datetime | None
     added_at: datetime
+    #: When tracking the instance itself began; None when it is only accounts' home.
+    tracked_at: datetime | None = None
 
     @property
     def address(self) -> InstanceAddress:

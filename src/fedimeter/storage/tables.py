@@ -29,6 +29,8 @@ __all__ = [
     "account_samples",
     "accounts",
     "deliveries",
+    "instance_activity",
+    "instance_samples",
     "instances",
     "metadata",
     "run_failures",
@@ -90,6 +92,9 @@ instances = Table(
     Column("supports_batch", Boolean),
     Column("info_checked_at", UTCDateTime),
     Column("added_at", UTCDateTime, nullable=False),
+    # Set while the instance itself is tracked (measured each round); NULL when it is only
+    # the home of tracked accounts.
+    Column("tracked_at", UTCDateTime),
 )
 
 accounts = Table(
@@ -190,4 +195,38 @@ deliveries = Table(
     Column("delivered_at", UTCDateTime),
     UniqueConstraint("channel", "destination", "report_key", name="uq_deliveries_report"),
     Index("ix_deliveries_created", "created_at"),
+)
+
+# One measurement of a tracked instance: None where a source was off, refused, failed or
+# served values that could not be believed (``sources`` says which and why, as JSON).
+instance_samples = Table(
+    "instance_samples",
+    metadata,
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True),
+    Column("taken_at", UTCDateTime, primary_key=True),
+    Column("up", Boolean, nullable=False),
+    Column("software", String(100)),
+    Column("version", String(100)),
+    Column("users", BigInteger),
+    Column("statuses", BigInteger),
+    Column("domains", BigInteger),
+    Column("peers", BigInteger),
+    Column("active_month", BigInteger),
+    Column("active_halfyear", BigInteger),
+    Column("sources", Text, nullable=False),
+    Column("run_id", ForeignKey("runs.id", ondelete="SET NULL"), index=True),
+)
+
+# Weekly activity (``/api/v1/instance/activity``), one row per instance and week. A week is
+# final once stored complete; the week in progress is rewritten until it is.
+instance_activity = Table(
+    "instance_activity",
+    metadata,
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("statuses", BigInteger, nullable=False),
+    Column("logins", BigInteger, nullable=False),
+    Column("registrations", BigInteger, nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

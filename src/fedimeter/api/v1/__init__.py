@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from fedimeter.api.v1 import accounts, deliveries, graphs, report, runs
+from fedimeter.api.v1 import accounts, deliveries, graphs, instances, report, runs
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
+router.include_router(instances.router)
 router.include_router(runs.router)
 router.include_router(report.router)
 router.include_router(graphs.router)
