@@ -21,7 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from apihelpers import REMOTE, api, api_settings
 from fedimeter.config import Settings
 from fedimeter.domain.handles import parse_account_ref
-from fedimeter.domain.models import AccountState, Handle
+from fedimeter.domain.instances import (
+    InstanceFigures,
+    InstanceMeasurement,
+    SourceResult,
+    WeekActivity,
+)
+from fedimeter.domain.models import AccountState, Handle, InstanceAddress
 from fedimeter.errors import InvalidInput
 from fedimeter.metrics import (
     FedimeterCollector,
@@ -33,6 +39,7 @@ from fedimeter.metrics import (
     render_metrics,
 )
 from fedimeter.simfedi import SimFediverse
+from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import AccountRecord, RunRecord, SampleRecord
 from fedimeter.storage.repository import Repository
 
@@ -340,9 +347,40 @@ def test_an_instance_with_software_but_no_version_has_an_info_series() -> None:
     assert registry.get_sample_value("fedimeter_instance_info", labels_) == 1
 
 
-async def test_instance_rows_is_empty_until_instances_are_measured(repo: Repository) -> None:
-    """The hook the instance measurement replaces returns no row."""
+async def test_instance_rows_are_the_latest_measurements(repo: Repository) -> None:
+    """instance_rows maps each measured tracked instance to a row; unmeasured ones are left out."""
+    store = InstanceStore(repo.db)
+    measured = await store.track(InstanceAddress("social.example"), NOW)
+    await store.track(InstanceAddress("new.example"), NOW)
     assert await instance_rows(repo) == []
+    await store.store(
+        measured.id,
+        InstanceMeasurement(
+            taken_at=NOW,
+            software="mastodon",
+            version="4.3.2",
+            open_registrations=True,
+            figures=InstanceFigures(users=120, statuses=9_000, peers=33, active_month=40),
+            weeks=(WeekActivity(date(2026, 2, 23), 700, 50, 3, complete=True),),
+            sources=(SourceResult("nodeinfo", "ok"),),
+        ),
+    )
+    assert await instance_rows(repo) == [
+        InstanceRow(
+            host="social.example",
+            software="mastodon",
+            version="4.3.2",
+            up=True,
+            users=120,
+            statuses=9_000,
+            peers=33,
+            active_month=40,
+            week_statuses=700,
+            week_logins=50,
+            week_registrations=3,
+            measured_at=NOW,
+        )
+    ]
 
 
 async def test_read_snapshot_takes_instances_from_its_reader(repo: Repository) -> None:

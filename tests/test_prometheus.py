@@ -153,6 +153,8 @@ def test_prometheus_scrapes_the_followers_the_servers_serve(
                 "/api/v1/accounts", json={"handle": f"@{social.account(name).acct}"}
             )
             assert added.status_code == 201, added.text
+        tracked = fedimeter.post("/api/v1/instances", json={"host": social.base_url})
+        assert tracked.status_code == 201, tracked.text
         round_id = fedimeter.post("/api/v1/runs").json()["id"]
         ended = _until(
             "the round",
@@ -200,6 +202,9 @@ def test_prometheus_scrapes_the_followers_the_servers_serve(
             up = query('up{job="fedimeter"} == 1')
             measured = query('fedimeter_last_round_accounts{result="measured"}')
             success = query("fedimeter_last_round_success")
+            instance_users = query("fedimeter_instance_users")
+            instance_up = query("fedimeter_instance_up")
+            weeks = query("fedimeter_instance_week_logins")
         assert server.returncode is not None  # stopped with the test
     got = {s["metric"]["account"]: (s["metric"]["instance"], float(s["value"][1])) for s in series}
     assert got == {
@@ -209,3 +214,8 @@ def test_prometheus_scrapes_the_followers_the_servers_serve(
     assert [s["metric"]["job"] for s in up] == ["fedimeter"]
     assert [float(s["value"][1]) for s in measured] == [3]
     assert [float(s["value"][1]) for s in success] == [1]
+    assert [(s["metric"]["instance"], float(s["value"][1])) for s in instance_users] == [
+        (social.address.authority, float(len(social.accounts)))
+    ]
+    assert [float(s["value"][1]) for s in instance_up] == [1]
+    assert len(weeks) == 1  # the last complete week of the backfilled activity

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fedimeter.metrics.snapshot import InstanceRow, MetricsSnapshot, newest_closed_run
+from fedimeter.storage.instances import InstanceStore
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -18,13 +19,36 @@ __all__ = ["RUNS_READ", "instance_rows", "read_snapshot"]
 RUNS_READ = 5
 
 
-async def instance_rows(repo: Repository) -> list[InstanceRow]:  # noqa: ARG001
-    """The measured servers' latest figures, one row per server.
+async def instance_rows(repo: Repository) -> list[InstanceRow]:
+    """The tracked instances' latest figures, one row per instance.
 
-    A hook: instances are not measured yet, so there is nothing to export. Replace its body
-    with a storage read once they are; ``read_snapshot`` calls it on every scrape.
+    An instance not measured yet has no row: nothing is known of it, not even whether it is
+    up.
     """
-    return []
+    rows: list[InstanceRow] = []
+    for instance, sample, week in await InstanceStore(repo.db).latest():
+        if sample is None:
+            continue
+        figures = sample.figures
+        rows.append(
+            InstanceRow(
+                host=instance.host,
+                software=sample.software,
+                version=sample.version,
+                up=sample.up,
+                users=figures.users,
+                statuses=figures.statuses,
+                domains=figures.domains,
+                peers=figures.peers,
+                active_month=figures.active_month,
+                active_halfyear=figures.active_halfyear,
+                week_statuses=None if week is None else week.statuses,
+                week_logins=None if week is None else week.logins,
+                week_registrations=None if week is None else week.registrations,
+                measured_at=sample.taken_at,
+            )
+        )
+    return rows
 
 
 async def read_snapshot(
