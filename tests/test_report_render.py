@@ -250,6 +250,7 @@ def test_json() -> None:
             "followers_change": 304,
         },
         "silent": ["bob_smith@example.org", "=carol@evil.example"],
+        "instances": [],
     }
     assert isinstance(data["accounts"], list)
     alice, bob, _, dave = data["accounts"]

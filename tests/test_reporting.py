@@ -12,6 +12,7 @@ from sqlalchemy import text
 from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
 from fedimeter.errors import StorageError
 from fedimeter.reporting import make_report
+from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import NewSample, RunProgress
 from fedimeter.storage.repository import Repository
 
@@ -83,3 +84,34 @@ async def test_a_collector_paused_by_someone_else_stays_paused(
     gc.disable()
     await make_report(repo, since=T0, until=T0 + timedelta(days=1), now=T0)
     assert not gc.isenabled()
+
+
+async def test_a_report_on_every_account_lists_the_tracked_instances(
+    repo: Repository, collector_on: None
+) -> None:
+    """make_report adds instance lines when no account is chosen, none when some are."""
+    from fedimeter.domain.instances import InstanceFigures, InstanceMeasurement, SourceResult
+
+    store = InstanceStore(repo.db)
+    instance = await store.track(InstanceAddress("social.example"), T0)
+    for days, users in ((0, 100), (2, 130)):
+        await store.store(
+            instance.id,
+            InstanceMeasurement(
+                taken_at=T0 + timedelta(days=days),
+                software="mastodon",
+                version="4.3.2",
+                open_registrations=None,
+                figures=InstanceFigures(users=users, statuses=1_000 + days),
+                weeks=(),
+                sources=(SourceResult("nodeinfo", "ok"),),
+            ),
+        )
+    until = T0 + timedelta(days=2)
+    report = await make_report(repo, since=T0, until=until, now=until)
+    (line,) = report.instances
+    assert line.host == "social.example"
+    assert line.users is not None
+    assert (line.users.start, line.users.current) == (100, 130)
+    chosen = await make_report(repo, since=T0, until=until, now=until, accounts=[])
+    assert chosen.instances == ()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from fedimeter.domain.instance_report import InstanceLine, instance_line
 from fedimeter.domain.report import TREND_WINDOW, AccountHistory, Report, SortKey, build_report
 from fedimeter.domain.when import parse_when
 from fedimeter.errors import InvalidInput
+from fedimeter.storage.instances import InstanceStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PERIOD", "make_report", "report_period"]
 
 DEFAULT_PERIOD = "7d"
+#: How far before a period an instance's base sample is looked for.
+_BASE_WINDOW = timedelta(days=31)
 
 
 def report_period(
@@ -105,7 +111,7 @@ async def make_report(
             )
             for account in chosen
         ]
-        return build_report(
+        report = build_report(
             histories,
             since=since,
             until=until,
@@ -114,3 +120,28 @@ async def make_report(
             top=top,
             silent_after_days=silent_after_days,
         )
+    if accounts is not None:
+        return report
+    return dataclasses.replace(
+        report, instances=await instance_lines(InstanceStore(repo.db), since, until)
+    )
+
+
+async def instance_lines(
+    store: InstanceStore, since: datetime, until: datetime
+) -> tuple[InstanceLine, ...]:
+    """The report lines of every tracked instance, by host.
+
+    Reads each instance's samples from a month before ``since`` (where a count's base is
+    found; an instance not measured for longer is measured from inside the period) and its
+    weeks up to ``until``.
+
+    Raises:
+        StorageError: the database refused.
+    """
+    lines = []
+    for instance in await store.tracked():
+        samples = await store.samples(instance.id, since - _BASE_WINDOW, until)
+        weeks = await store.weeks(instance.id, (since - timedelta(days=14)).date(), until.date())
+        lines.append(instance_line(instance.host, samples, weeks, since=since, until=until))
+    return tuple(lines)

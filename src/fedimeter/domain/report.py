@@ -36,6 +36,8 @@ from fedimeter.domain.analytics import Change, Sample
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from fedimeter.domain.instance_report import InstanceLine
+
 __all__ = [
     "TREND_WINDOW",
     "AccountHistory",
@@ -48,6 +50,7 @@ __all__ = [
     "SortKey",
     "build_report",
     "follower_trend",
+    "movement",
     "next_milestone",
 ]
 
@@ -173,6 +176,8 @@ class Report:
     total_followers_change: int
     #: Silent accounts, longest silent first (never posted before all), then by handle.
     silent: tuple[AccountLine, ...]
+    #: Tracked instances, by host (only in reports on every account; see instance_report).
+    instances: tuple[InstanceLine, ...] = ()
 
 
 def next_milestone(followers: int) -> int:
@@ -224,8 +229,8 @@ def _projected(current: int, target: int, slope: float | None, until: datetime) 
     return max(rounded, until.replace(microsecond=0) + timedelta(seconds=1))
 
 
-def _movement(start: int, current: int, span: timedelta) -> Movement:
-    """``start`` to ``current`` over ``span``."""
+def movement(start: int, current: int, span: timedelta) -> Movement:
+    """``start`` to ``current`` over ``span`` (per day is None under an hour)."""
     change = current - start
     per_day = None if span < _MIN_RATE_SPAN else change / (span.total_seconds() / _SECONDS_PER_DAY)
     return Movement(
@@ -303,9 +308,9 @@ def _line(
         measured_at=current.taken_at,
         base_at=base.taken_at,
         partial=not before,
-        followers=_movement(base.followers, current.followers, span),
-        following=_movement(base.following, current.following, span),
-        statuses=_movement(base.statuses, current.statuses, span),
+        followers=movement(base.followers, current.followers, span),
+        following=movement(base.following, current.following, span),
+        statuses=movement(base.statuses, current.statuses, span),
         trend_per_day=trend,
         milestone=Milestone(target, _projected(current.followers, target, trend, until)),
         last_status_at=last_post,

@@ -33,12 +33,15 @@ from fedimeter.domain.report_render import (
     report_title,
     shown_note,
     silence_note,
+    software_label,
+    week_note,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from fedimeter.domain.instance_report import InstanceLine
     from fedimeter.domain.report import AccountLine, Movement, Report
 
 __all__ = ["SPARKLINE_HEIGHT", "SPARKLINE_WIDTH", "render_html", "sparkline_points"]
@@ -272,6 +275,48 @@ def _table(report: Report) -> list[str]:
     ]
 
 
+def _instance_row(line: InstanceLine) -> str:
+    """One instance's table row."""
+    software = software_label(line)
+    who = f'<bdi class="name">{_text(line.host)}</bdi>'
+    if software:
+        who += f'<bdi class="handle">{_text(software)}</bdi>'
+    if line.up is False:
+        who += '<span class="tag">down when last measured</span>'
+    header = f'<th scope="row">{who}</th>'
+    if line.measured_at is None:
+        return f'<tr>{header}<td class="nodata" colspan="5">no data</td></tr>'
+    cells = [
+        header,
+        "<td></td>" if line.users is None else _count_cell(line.users),
+        "<td></td>" if line.statuses is None else _count_cell(line.statuses),
+        f"<td>{'' if line.active_month is None else format_count(line.active_month)}</td>",
+        f"<td>{'' if line.last_week is None else _text(week_note(line.last_week))}</td>",
+        f"<td>{format_day(line.measured_at)}</td>",
+    ]
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def _instances(report: Report) -> list[str]:
+    """The instances' table, or nothing when no instance is tracked."""
+    if not report.instances:
+        return []
+    headers = ["Instance", "Users", "Posts", "Active (month)", "Last complete week", "Measured"]
+    return [
+        '<section class="instances">',
+        "<h2>Instances</h2>",
+        '<div class="scroll">',
+        "<table>",
+        "<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in headers) + "</tr></thead>",
+        "<tbody>",
+        *(_instance_row(line) for line in report.instances),
+        "</tbody>",
+        "</table>",
+        "</div>",
+        "</section>",
+    ]
+
+
 def _summary(report: Report) -> str:
     """``Total: 4 accounts, 1,354 followers ▲ +304 (top 2 shown).``."""
     count = report.account_count
@@ -333,6 +378,7 @@ def render_html(report: Report) -> str:
         f'<p class="meta">Generated {format_minute(report.generated_at)}</p>',
         _summary(report),
         *_table(report),
+        *_instances(report),
         *_silent(report),
         "</main>",
         "</body>",

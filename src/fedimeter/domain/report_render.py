@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
+    from fedimeter.domain.instance_report import InstanceLine, WeekFigures
     from fedimeter.domain.report import AccountLine, Movement, Report
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "report_title",
     "shown_note",
     "silence_note",
+    "software_label",
+    "week_note",
 ]
 
 JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
@@ -188,14 +191,54 @@ def _text_lines(line: AccountLine) -> list[str]:
     return lines
 
 
+def software_label(line: InstanceLine) -> str:
+    """``mastodon 4.3.2``, or ``""`` when the instance did not say."""
+    return " ".join(part for part in (line.software, line.version) if part)
+
+
+def week_note(week: WeekFigures) -> str:
+    """``5,000 posts, 400 logins, 12 registrations in the week from 2026-11-16``."""
+    return (
+        f"{format_count(week.statuses)} posts, {format_count(week.logins)} logins,"
+        f" {format_count(week.registrations)} registrations"
+        f" in the week from {format_day(week.week_start)}"
+    )
+
+
+def _text_instance(line: InstanceLine) -> list[str]:
+    """An instance's line and, when it has one, its last complete week."""
+    software = software_label(line)
+    name = f"{line.host} ({software})" if software else line.host
+    if line.measured_at is None:
+        return [f"{name}: no data"]
+    counts = [
+        _text_count(movement, noun, with_percent=noun == "users")
+        for movement, noun in ((line.users, "users"), (line.statuses, "posts"))
+        if movement is not None
+    ]
+    if line.active_month is not None:
+        counts.append(f"{format_count(line.active_month)} active this month")
+    text = f"{name}: {', '.join(counts) or 'no count given'}"
+    if not line.up:
+        text += f" (down when last measured, {format_day(line.measured_at)})"
+    lines = [text]
+    if line.last_week is not None:
+        lines.append(f"  {week_note(line.last_week)}")
+    return lines
+
+
 def render_text(report: Report) -> str:
-    """The report as plain text: title, accounts, totals, and silent accounts if any."""
+    """The report as plain text: title, accounts, totals, instances and silent accounts."""
     out = [f"{report_title(report)} (generated {format_minute(report.generated_at)})", ""]
     for line in report.accounts:
         out.extend(_text_lines(line))
     if report.accounts:
         out.append("")
     out.append(f"Total: {_totals(report)}{shown_note(report)}")
+    if report.instances:
+        out += ["", "Instances:"]
+        for instance in report.instances:
+            out += [f"  {text}" for text in _text_instance(instance)]
     if report.silent:
         out += ["", f"Silent (no post for more than {report.silent_after_days} days):"]
         out += [f"  @{line.handle}: {silence_note(line)}" for line in report.silent]
@@ -242,6 +285,22 @@ def _markdown_row(line: AccountLine) -> list[str]:
     ]
 
 
+def _markdown_instance(line: InstanceLine) -> list[str]:
+    """The table cells of one instance."""
+    users, statuses = line.users, line.statuses
+    state = "" if line.up is not False else " (down)"
+    return [
+        escape_markdown(line.host) + state,
+        escape_markdown(software_label(line)),
+        "" if users is None else format_count(users.current),
+        "" if users is None else format_signed(users.change),
+        "" if statuses is None else format_count(statuses.current),
+        "" if statuses is None else format_signed(statuses.change),
+        "" if line.active_month is None else format_count(line.active_month),
+        "" if line.last_week is None else week_note(line.last_week),
+    ]
+
+
 def render_markdown(report: Report) -> str:
     """The report as Markdown: a heading, a summary, a table, and silent accounts if any."""
     header = ["Account", "Followers", "Change", "%", "Per day", "Following", "Posts", "Next"]
@@ -255,6 +314,14 @@ def render_markdown(report: Report) -> str:
         "| " + " | ".join(align) + " |",
     ]
     out += ["| " + " | ".join(_markdown_row(line)) + " |" for line in report.accounts]
+    if report.instances:
+        out += ["", "## Instances", ""]
+        out.append(
+            "| Instance | Software | Users | Change | Posts | Change | Active (month) |"
+            " Last complete week |"
+        )
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+        out += ["| " + " | ".join(_markdown_instance(i)) + " |" for i in report.instances]
     if report.silent:
         out += ["", "## Silent accounts", ""]
         out.append(f"No post for more than {report.silent_after_days} days:")
@@ -388,4 +455,28 @@ def render_json(report: Report) -> dict[str, JSONValue]:
         },
         "accounts": [_json_account(line) for line in report.accounts],
         "silent": [line.handle for line in report.silent],
+        "instances": [_json_instance(line) for line in report.instances],
+    }
+
+
+def _json_instance(line: InstanceLine) -> dict[str, JSONValue]:
+    week = line.last_week
+    return {
+        "host": line.host,
+        "software": line.software,
+        "version": line.version,
+        "measured_at": _json_time(line.measured_at),
+        "up": line.up,
+        "partial": line.partial,
+        "users": _json_movement(line.users),
+        "statuses": _json_movement(line.statuses),
+        "active_month": line.active_month,
+        "last_complete_week": None
+        if week is None
+        else {
+            "week_start": week.week_start.isoformat(),
+            "statuses": week.statuses,
+            "logins": week.logins,
+            "registrations": week.registrations,
+        },
     }

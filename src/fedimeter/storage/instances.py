@@ -46,6 +46,21 @@ class InstanceSampleRecord:
     figures: InstanceFigures
     sources: tuple[SourceResult, ...]
 
+    @property
+    def users(self) -> int | None:
+        """Registered users, if any source gave a believable count."""
+        return self.figures.users
+
+    @property
+    def statuses(self) -> int | None:
+        """Posts, if any source gave a believable count."""
+        return self.figures.statuses
+
+    @property
+    def active_month(self) -> int | None:
+        """Users active in the last 30 days, if known."""
+        return self.figures.active_month
+
 
 @dataclass(frozen=True, slots=True)
 class WeekRecord:
