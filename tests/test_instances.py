@@ -225,8 +225,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_cli_instance_add_list_collect_remove(env: None, world: SimFediverse) -> None:
-    """instance add measures at once; list shows figures; collect measures; remove stops."""
+def test_cli_instance_add_list_collect_remove(
+    env: None, world: SimFediverse, tmp_path: Path
+) -> None:
+    """add measures at once; list, collect, samples and graph work; remove stops."""
     social = world.instance("social").address.authority
     added = invoke("instance", "add", social)
     assert added.exit_code == 0, added.output
@@ -240,6 +242,15 @@ def test_cli_instance_add_list_collect_remove(env: None, world: SimFediverse) ->
     assert collected.exit_code == 0, collected.output
     assert f"instance {social}: up, 4 users" in collected.stdout
     assert "Nothing to measure" not in collected.stdout
+    drawn = invoke(
+        "instance", "graph", social, "--metric", "activity", "-o", str(tmp_path / "a.svg")
+    )
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "a.svg").read_text().lstrip().startswith("<?xml")
+    weeks = json.loads(invoke("instance", "samples", social, "--weeks", "--json").stdout)
+    assert len(weeks) == 12
+    assert [w["complete"] for w in weeks].count(False) == 1
+    assert len(json.loads(invoke("instance", "samples", social, "--json").stdout)) == 2
     removed = invoke("instance", "remove", social)
     assert removed.stdout.strip() == f"stopped tracking {social}; its history is kept"
     assert json.loads(invoke("instance", "list", "--json").stdout) == []

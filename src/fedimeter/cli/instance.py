@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from fedimeter.cli.context import exit_code, run, state
+from fedimeter.cli.context import exit_code, fail, run, state
 from fedimeter.cli.render import dumps, number, when
-from fedimeter.instance_tracking import add_instances, remove_instances, source_problems
+from fedimeter.clock import utc_now
+from fedimeter.domain.when import parse_period
+from fedimeter.errors import FedimeterError, InvalidInput
+from fedimeter.graphing import InstanceGraphMetric, graph_options, instance_graph
+from fedimeter.instance_tracking import (
+    add_instances,
+    find_tracked_instance,
+    remove_instances,
+    source_problems,
+)
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.wiring import make_client, open_repository
 
 if TYPE_CHECKING:
+    from fedimeter.cli.context import CliState
     from fedimeter.domain.instances import InstanceFigures
     from fedimeter.storage.instances import InstanceSampleRecord, WeekRecord
     from fedimeter.storage.records import InstanceRecord
@@ -202,5 +213,165 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
             last_week,
             when(sample.taken_at),
             condition,
+        )
+    cli.out.print(table)
+
+
+@app.command("graph")
+def graph(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Argument(help="A tracked instance: host, host:port or URL.")],
+    metric: Annotated[
+        InstanceGraphMetric,
+        typer.Option(help="users, statuses, or activity (posts, logins, registrations a week)."),
+    ] = "users",
+    since: Annotated[
+        str | None, typer.Option(help="From (YYYY-MM-DD, ISO datetime, or 30d); default all.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Up to (default now).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write, .png or .svg (default HOST-METRIC.png).",
+            dir_okay=False,
+        ),
+    ] = None,
+    theme: Annotated[Literal["light", "dark"], typer.Option(help="light or dark.")] = "light",
+    scale: Annotated[float, typer.Option(help="2 for high-density screens.")] = 1.0,
+    width: Annotated[int, typer.Option(help="Width in pixels (at scale 1).")] = 1000,
+    height: Annotated[int, typer.Option(help="Height in pixels (at scale 1).")] = 500,
+) -> None:
+    """Draw an instance's users, posts or weekly activity over time into a PNG or SVG file."""
+    cli = state(ctx)
+    settings = cli.settings()
+    now = utc_now()
+    try:
+        start, end = parse_period(since, until, now)
+        path = output or Path(f"{host.split('://')[-1].strip('/').replace(':', '_')}-{metric}.png")
+        suffix = path.suffix.lower().lstrip(".")
+        if suffix not in {"png", "svg"}:
+            raise InvalidInput(f"{path} must end in .png or .svg")
+        options = graph_options(suffix, theme, scale, width, height)
+    except FedimeterError as exc:
+        fail(ctx, exc)
+
+    async def go() -> bytes:
+        async with open_repository(settings) as repo:
+            store = InstanceStore(repo.db)
+            instance = await find_tracked_instance(
+                store, host, default_scheme=settings.default_scheme
+            )
+            return await instance_graph(
+                store, instance, metric=metric, since=start, until=end, now=now, options=options
+            )
+
+    image = run(ctx, go())
+    try:
+        path.write_bytes(image)
+    except OSError as exc:
+        fail(ctx, InvalidInput(f"cannot write {path}: {exc.strerror}"))
+    cli.out.print(f"wrote {path} ({len(image):,} bytes)", markup=False)
+
+
+@app.command("samples")
+def samples(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Argument(help="A tracked instance: host, host:port or URL.")],
+    since: Annotated[
+        str | None, typer.Option(help="From (YYYY-MM-DD, ISO datetime, or 30d).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Up to (default now).")] = None,
+    weeks: Annotated[
+        bool, typer.Option("--weeks", help="Show the weekly activity instead of the samples.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show an instance's measurements (or its weekly activity) over a period."""
+    cli = state(ctx)
+    settings = cli.settings()
+    try:
+        start, end = parse_period(since, until, utc_now())
+    except FedimeterError as exc:
+        fail(ctx, exc)
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        async with open_repository(settings) as repo:
+            store = InstanceStore(repo.db)
+            instance = await find_tracked_instance(
+                store, host, default_scheme=settings.default_scheme
+            )
+            if weeks:
+                first = None if start is None else start.date()
+                last = None if end is None else end.date()
+                return [], await store.weeks(instance.id, first, last)
+            return await store.samples(instance.id, start, end), []
+
+    found, found_weeks = run(ctx, go())
+    if weeks:
+        _print_weeks(cli, found_weeks, as_json=as_json)
+        return
+    if as_json:
+        cli.out.print(
+            dumps(
+                [
+                    {
+                        "taken_at": s.taken_at.isoformat(),
+                        "up": s.up,
+                        "software": s.software,
+                        "version": s.version,
+                        **_figures_json(s.figures),
+                    }
+                    for s in found
+                ]
+            ),
+            markup=False,
+        )
+        return
+    table = Table(title=f"Samples of {host}", title_justify="left")
+    for name in ("measured", "up", "users", "posts", "peers", "active (month)"):
+        table.add_column(name, justify="left" if name in {"measured", "up"} else "right")
+    for s in found:
+        f = s.figures
+        table.add_row(
+            when(s.taken_at),
+            "yes" if s.up else "no",
+            number(f.users),
+            number(f.statuses),
+            number(f.peers if f.peers is not None else f.domains),
+            number(f.active_month),
+        )
+    cli.out.print(table)
+
+
+def _print_weeks(cli: CliState, found: list[WeekRecord], *, as_json: bool) -> None:
+    if as_json:
+        cli.out.print(
+            dumps(
+                [
+                    {
+                        "week_start": w.week_start.isoformat(),
+                        "statuses": w.statuses,
+                        "logins": w.logins,
+                        "registrations": w.registrations,
+                        "complete": w.complete,
+                    }
+                    for w in found
+                ]
+            ),
+            markup=False,
+        )
+        return
+    table = Table(title="Weekly activity", title_justify="left")
+    for name in ("week from", "posts", "logins", "registrations", "complete"):
+        table.add_column(name, justify="left" if name in {"week from", "complete"} else "right")
+    for w in found:
+        table.add_row(
+            w.week_start.isoformat(),
+            number(w.statuses),
+            number(w.logins),
+            number(w.registrations),
+            "yes" if w.complete else "in progress",
         )
     cli.out.print(table)
