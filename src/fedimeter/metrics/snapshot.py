@@ -15,7 +15,9 @@ from fedimeter.storage.records import (  # noqa: TC001 - dataclass fields are re
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["RUNNING", "InstanceRow", "MetricsSnapshot", "newest_closed_run"]
+    from fedimeter.domain.instances import InstanceMeasurement
+
+__all__ = ["RUNNING", "InstanceRow", "MetricsSnapshot", "measured_row", "newest_closed_run"]
 
 #: The status of a round that has not ended (``runs.status``).
 RUNNING = "running"
@@ -45,6 +47,11 @@ class InstanceRow:
     week_registrations: int | None = None
     measured_at: datetime | None = None
 
+    @property
+    def known_peers(self) -> int | None:
+        """The servers it knows: the length of its peer list, else its domain count."""
+        return self.peers if self.peers is not None else self.domains
+
 
 @dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
@@ -67,3 +74,31 @@ class MetricsSnapshot:
 def newest_closed_run(runs: Iterable[RunRecord]) -> RunRecord | None:
     """The first round of ``runs`` (newest first) that is no longer running, if any."""
     return next((run for run in runs if run.status != RUNNING), None)
+
+
+def measured_row(host: str, measurement: InstanceMeasurement) -> InstanceRow:
+    """The row exporting ``measurement`` of ``host``, straight from the server, not storage.
+
+    The week figures are those of the newest complete week (the week in progress is never
+    used); an instance that answered none of its sources is down and has no figures.
+    """
+    if not measurement.up:
+        return InstanceRow(host=host, up=False, measured_at=measurement.taken_at)
+    figures = measurement.figures
+    complete = [week for week in measurement.weeks if week.complete]
+    week = max(complete, key=lambda w: w.week_start, default=None)
+    return InstanceRow(
+        host=host,
+        software=measurement.software,
+        version=measurement.version,
+        users=figures.users,
+        statuses=figures.statuses,
+        domains=figures.domains,
+        peers=figures.peers,
+        active_month=figures.active_month,
+        active_halfyear=figures.active_halfyear,
+        week_statuses=None if week is None else week.statuses,
+        week_logins=None if week is None else week.logins,
+        week_registrations=None if week is None else week.registrations,
+        measured_at=measurement.taken_at,
+    )
