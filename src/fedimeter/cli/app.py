@@ -14,6 +14,7 @@ from fedimeter.cli import (
     deliver,
     demo,
     export,
+    exporter,
     graph,
     instance,
     report,
@@ -44,6 +45,7 @@ app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("graph")(graph.graph)
 app.command("export")(export.export)
+app.command("exporter")(exporter.exporter)
 app.command("deliveries")(deliver.deliveries)
 
 
