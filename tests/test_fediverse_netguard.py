@@ -3,7 +3,7 @@ import ipaddress
 import pytest
 
 from fedimeter.errors import AddressRefused
-from fedimeter.fediverse.netguard import check_address, ip_literal, refusal_reason
+from fedimeter.fediverse.netguard import check_address, ip_literal, is_loopback_host, refusal_reason
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,24 @@ def test_allow_private_lets_everything_through() -> None:
 def test_public_address_is_not_refused() -> None:
     """A public address passes the check without an error."""
     check_address(ipaddress.ip_address("8.8.8.8"), host="dns.google", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.1", True),
+        ("2130706433", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),  # noqa: S104 - a host name under test, nothing listens
+        ("10.0.0.1", False),
+        ("localhost.example.org", False),
+        ("mail.example.org", False),
+    ],
+)
+def test_is_loopback_host(host: str, loopback: bool) -> None:
+    """localhost and loopback addresses in any spelling; no other name is trusted."""
+    assert is_loopback_host(host) is loopback

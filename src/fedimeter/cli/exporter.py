@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import signal
 from typing import Annotated
 
 import typer
 
 from fedimeter.cli.context import fail, state
-from fedimeter.cli.serve import LOG_FORMAT
+from fedimeter.cli.serve import LOG_FORMAT, run_until_signal
 from fedimeter.domain.handles import parse_authority
 from fedimeter.domain.models import InstanceAddress
 from fedimeter.errors import ConfigError, InvalidHandle
 from fedimeter.exporter import DEFAULT_CACHE_SECONDS, DEFAULT_PORT, Exporter, create_app
+from fedimeter.fediverse.netguard import is_loopback_host
 
 #: The shortest cache: even scraped every second, an instance then gets at most 4 API
 #: requests per 5 s, 240 per 5 minutes, under Mastodon's 300.
 MIN_CACHE_SECONDS = 5.0
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def exporter(
@@ -108,26 +98,10 @@ def exporter(
         f" (each measured at most once per {cache_seconds:g} s)",
         markup=False,
     )
-    if settings.read_token is None and not _loopback(host):
+    if settings.read_token is None and not is_loopback_host(host):
         cli.err.print(
             f"warning: anyone who reaches {host}:{port} can read the metrics: set"
             " FEDIMETER_READ_TOKEN or keep the port behind your network policy",
             markup=False,
         )
-    stopped_by: list[int] = []
-
-    def remember(signum: int, _frame: object) -> None:
-        stopped_by.append(signum)
-
-    # As in `fedimeter serve`: uvicorn shuts down on SIGTERM/SIGINT and then re-raises the
-    # signal with the handler it found; finding ours, the process exits 0 after a clean stop.
-    previous = {sig: signal.signal(sig, remember) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if not server.started:
-        raise typer.Exit(3)
-    if stopped_by:
-        cli.err.print(f"stopped by {signal.Signals(stopped_by[0]).name}", markup=False)
+    run_until_signal(cli, server)

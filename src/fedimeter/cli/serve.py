@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fedimeter.cli.context import fail, run, state
 from fedimeter.errors import ConfigError, FedimeterError
+from fedimeter.fediverse.netguard import is_loopback_host
 from fedimeter.storage.database import Database, describe_url
 
+if TYPE_CHECKING:
+    import uvicorn
+
+    from fedimeter.cli.context import CliState
+
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def _check_database(url: str) -> None:
@@ -57,7 +53,7 @@ def serve(
 
     cli = state(ctx)
     settings = cli.settings()
-    if settings.api_token is None and not _is_loopback(host):
+    if settings.api_token is None and not is_loopback_host(host):
         fail(
             ctx,
             ConfigError(
@@ -92,14 +88,24 @@ def serve(
             proxy_headers=False,
         )
     )
+    run_until_signal(cli, server)
+
+
+def run_until_signal(cli: CliState, server: uvicorn.Server) -> None:
+    """Run ``server`` until SIGTERM or Ctrl-C, then exit 0 after its clean shutdown.
+
+    Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
+    handler it found. Finding ours, the process ends with 0 after a clean shutdown instead of
+    dying by the signal, which service managers would report as a failure.
+
+    Raises:
+        typer.Exit: code 3 when the server could not start (its port taken, say).
+    """
     stopped_by: list[int] = []
 
     def remember(signum: int, _frame: object) -> None:
         stopped_by.append(signum)
 
-    # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
-    # handler it found. Finding ours, the process ends with 0 after a clean shutdown instead
-    # of dying by the signal, which service managers would report as a failure.
     previous = {sig: signal.signal(sig, remember) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run()

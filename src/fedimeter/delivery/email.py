@@ -8,7 +8,6 @@ never sent over an unencrypted connection to another machine.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from fedimeter.delivery.sending import Retry, with_retries
 from fedimeter.domain.mail import check_address
 from fedimeter.errors import ConfigError, DeliveryError
+from fedimeter.fediverse.netguard import is_loopback_host
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -55,15 +55,6 @@ def build_message(
     message.add_alternative(html, subtype="html")
     message.add_attachment(csv.encode(), maintype="text", subtype="csv", filename=csv_name)
     return message
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -149,7 +140,7 @@ def check_smtp_settings(settings: Settings) -> None:
     if (
         settings.smtp_security == "none"
         and settings.smtp_user is not None
-        and not _is_loopback(settings.smtp_host or "")
+        and not is_loopback_host(settings.smtp_host or "")
     ):
         raise ConfigError(
             "smtp_security is none, so the SMTP password would cross the network in clear"

@@ -18,7 +18,7 @@ from fedimeter.errors import AddressRefused
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["IPAddress", "check_address", "ip_literal", "refusal_reason"]
+__all__ = ["IPAddress", "check_address", "ip_literal", "is_loopback_host", "refusal_reason"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -85,6 +85,18 @@ def ip_literal(host: str) -> IPAddress | None:
         except ValueError:
             return None
     return parse_ipv4_number(text)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address (in any spelling).
+
+    For deciding where it is safe to listen or send a password without TLS; a name other
+    than ``localhost`` is not trusted to be local, whatever DNS says today.
+    """
+    if host.strip().lower() == "localhost":
+        return True
+    literal = ip_literal(host.strip())
+    return literal is not None and literal.is_loopback
 
 
 def refusal_reason(address: IPAddress) -> str | None:
