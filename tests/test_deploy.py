@@ -23,6 +23,7 @@ import pytest
 import test_metrics
 import test_prometheus
 from fedimeter.simfedi import SimFediverse
+from test_exporter_e2e import exporter_command
 from test_prometheus import _ended, _free_port, _ok, _running, _until
 
 ROOT = Path(__file__).parent.parent
@@ -285,17 +286,20 @@ def world() -> Iterator[SimFediverse]:
         yield sim
 
 
-def _scrape_config(path: Path, target: str) -> None:
-    """deploy/'s ``fedimeter`` job (its honor_labels above all) at ``target``, every second."""
-    [job] = [j for j in _yaml(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "fedimeter"]
-    job |= {
-        "scrape_interval": "1s",
-        "scrape_timeout": "1s",
-        "static_configs": [{"targets": [target]}],
-    }
+def _scrape_config(path: Path, targets: dict[str, str]) -> None:
+    """deploy/'s jobs (their honor_labels above all) at ``targets`` by job name, every second."""
+    jobs = []
+    for job in _yaml(PROMETHEUS_CONFIG)["scrape_configs"]:
+        job |= {
+            "scrape_interval": "1s",
+            "scrape_timeout": "1s",
+            "static_configs": [{"targets": [targets[job["job_name"]]]}],
+        }
+        job.pop("authorization", None)
+        jobs.append(job)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [job],
+        "scrape_configs": jobs,
     }
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
 
@@ -304,9 +308,13 @@ def _scrape_config(path: Path, target: str) -> None:
 def test_every_dashboard_expression_finds_data(
     world: SimFediverse, prometheus: str, tmp_path: Path
 ) -> None:
-    """Each query of the dashboard, sent as Grafana sends it, returns series from a real round."""
+    """Each query of the dashboard, sent as Grafana sends it, returns series from a real round.
+
+    Prometheus scrapes both deploy/ jobs: ``fedimeter serve`` after two rounds, and
+    ``fedimeter exporter --compat-names`` for the same instance (the old names' panels).
+    """
     social = world.instance("social")
-    port = _free_port()
+    port, exporter_port = _free_port(), _free_port()
     serve_log = tmp_path / "serve.log"
     with (
         _running(
@@ -316,6 +324,12 @@ def test_every_dashboard_expression_finds_data(
             FEDIMETER_ALLOW_PRIVATE_ADDRESSES="true",
             FEDIMETER_DEFAULT_SCHEME="http",
         ) as serve,
+        _running(
+            exporter_command(exporter_port, social.base_url, compat=True),
+            tmp_path / "exporter.log",
+            FEDIMETER_ALLOW_PRIVATE_ADDRESSES="true",
+            FEDIMETER_DEFAULT_SCHEME="http",
+        ),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as fedimeter,
     ):
 
@@ -342,7 +356,14 @@ def test_every_dashboard_expression_finds_data(
 
         prom_port = _free_port()
         config = tmp_path / "prometheus.yml"
-        _scrape_config(config, f"127.0.0.1:{port}")
+        jobs = {row["job_name"] for row in _yaml(PROMETHEUS_CONFIG)["scrape_configs"]}
+        assert len(jobs) == 2, jobs
+        serve_job = "fedimeter"
+        (exporter_job,) = jobs - {serve_job}
+        _scrape_config(
+            config,
+            {serve_job: f"127.0.0.1:{port}", exporter_job: f"127.0.0.1:{exporter_port}"},
+        )
         prom_log = tmp_path / "prometheus.log"
         with (
             _running(
@@ -375,11 +396,13 @@ def test_every_dashboard_expression_finds_data(
                 server,
                 prom_log,
             )
-            empty = [
-                (where, expr)
-                for where, expr in _expressions()
-                if expr not in EXPORTER_ONLY and not query(_as_sent(expr))
-            ]
+            _until(
+                "the exporter's old names",
+                lambda: True if query("mastodon_user_count") else None,
+                server,
+                prom_log,
+            )
+            empty = [(where, expr) for where, expr in _expressions() if not query(_as_sent(expr))]
             listed = {}
             for name in DASHBOARD_VARIABLES:
                 metric, label = _label_values(_variable(name))
