@@ -24,7 +24,7 @@ import test_metrics
 import test_prometheus
 from fedimeter.simfedi import SimFediverse
 from test_exporter_e2e import exporter_command
-from test_prometheus import _ended, _free_port, _ok, _running, _until
+from test_prometheus import _ended, _free_port, _ok, _running, _until, running_prometheus
 
 ROOT = Path(__file__).parent.parent
 DEPLOY = ROOT / "deploy"
@@ -354,7 +354,6 @@ def test_every_dashboard_expression_finds_data(
         social.account("carol").suspended = True
         one_round()
 
-        prom_port = _free_port()
         config = tmp_path / "prometheus.yml"
         jobs = {row["job_name"] for row in _yaml(PROMETHEUS_CONFIG)["scrape_configs"]}
         assert len(jobs) == 2, jobs
@@ -364,49 +363,29 @@ def test_every_dashboard_expression_finds_data(
             config,
             {serve_job: f"127.0.0.1:{port}", exporter_job: f"127.0.0.1:{exporter_port}"},
         )
-        prom_log = tmp_path / "prometheus.log"
-        with (
-            _running(
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                prom_log,
-            ) as server,
-            httpx.Client(base_url=f"http://127.0.0.1:{prom_port}", timeout=30) as prom,
-        ):
-
-            def query(promql: str) -> list[dict[str, Any]]:
-                answer = prom.get("/api/v1/query", params={"query": promql})
-                assert answer.status_code == 200, f"{promql}: {answer.text}"
-                result: list[dict[str, Any]] = answer.json()["data"]["result"]
-                return result
-
-            _until("Prometheus ready", lambda: _ok(prom, "/-/ready"), server, prom_log)
+        with running_prometheus(prometheus, config) as server:
             # delta() needs two samples of a series within its window.
-            _until(
+            server.until(
                 "two scrapes of every account",
                 lambda: (
                     True
-                    if query("min(count_over_time(fedimeter_account_followers[1m])) >= 2")
+                    if server.query("min(count_over_time(fedimeter_account_followers[1m])) >= 2")
                     else None
                 ),
-                server,
-                prom_log,
             )
-            _until(
+            server.until(
                 "the exporter's old names",
-                lambda: True if query("mastodon_user_count") else None,
-                server,
-                prom_log,
+                lambda: True if server.query("mastodon_user_count") else None,
             )
-            empty = [(where, expr) for where, expr in _expressions() if not query(_as_sent(expr))]
+            empty = [
+                (where, expr) for where, expr in _expressions() if not server.query(_as_sent(expr))
+            ]
             listed = {}
             for name in DASHBOARD_VARIABLES:
                 metric, label = _label_values(_variable(name))
-                answer = prom.get(f"/api/v1/label/{label}/values", params={"match[]": metric})
+                answer = server.http.get(
+                    f"/api/v1/label/{label}/values", params={"match[]": metric}
+                )
                 listed[name] = set(answer.json()["data"])
     assert empty == []
     assert listed == {

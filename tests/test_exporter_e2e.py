@@ -7,7 +7,6 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fedimeter.simfedi import SimFediverse
 from peers import free_port
-from test_prometheus import _ok, _running, _until, prometheus  # noqa: F401 - a fixture
+from test_prometheus import (  # noqa: F401 - prometheus is a fixture
+    _ok,
+    _running,
+    _until,
+    prometheus,
+    running_prometheus,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -75,40 +80,17 @@ def test_prometheus_scrapes_the_users_the_server_serves(
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
     ):
         _until("the exporter ready", lambda: _ok(client, "/healthz"), exporter, log)
-        prom_port = free_port()
         config = tmp_path / "prometheus.yml"
         prometheus_config(config, f"127.0.0.1:{port}")
-        prom_log = tmp_path / "prometheus.log"
-        with (
-            _running(
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                prom_log,
-            ) as server,
-            httpx.Client(base_url=f"http://127.0.0.1:{prom_port}", timeout=30) as prom,
-        ):
-
-            def query(promql: str) -> list[dict[str, Any]]:
-                answer = prom.get("/api/v1/query", params={"query": promql})
-                assert answer.status_code == 200, answer.text
-                result: list[dict[str, Any]] = answer.json()["data"]["result"]
-                return result
-
-            _until("Prometheus ready", lambda: _ok(prom, "/-/ready"), server, prom_log)
-            users = _until(
+        with running_prometheus(prometheus, config) as server:
+            users = server.until(
                 "the users in Prometheus",
-                lambda: found if (found := query("fedimeter_instance_users")) else None,
-                server,
-                prom_log,
+                lambda: found if (found := server.query("fedimeter_instance_users")) else None,
             )
-            up = query('up{job="fedimeter-exporter"}')
-            instance_up = query("fedimeter_instance_up")
-            old_users = query("mastodon_user_count")
-            weeks = query("fedimeter_instance_week_statuses")
+            up = server.query('up{job="fedimeter-exporter"}')
+            instance_up = server.query("fedimeter_instance_up")
+            old_users = server.query("mastodon_user_count")
+            weeks = server.query("fedimeter_instance_week_statuses")
     assert exporter.returncode == 0, log.read_text()
     assert "stopped by SIGTERM" in log.read_text()
     host = social.address.authority

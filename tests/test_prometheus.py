@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -101,6 +102,48 @@ def _ended(run: dict[str, Any]) -> dict[str, Any] | None:
     return None if run["status"] == "running" else run
 
 
+@dataclass
+class RunningPrometheus:
+    """A Prometheus server a test started, its HTTP client, and its log."""
+
+    process: subprocess.Popen[bytes]
+    http: httpx.Client
+    log: Path
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """The result of an instant PromQL query."""
+        answer = self.http.get("/api/v1/query", params={"query": promql})
+        assert answer.status_code == httpx.codes.OK, f"{promql}: {answer.text}"
+        result: list[dict[str, Any]] = answer.json()["data"]["result"]
+        return result
+
+    def until(self, what: str, check: Callable[[], _T | None]) -> _T:
+        """``_until`` with this server as the process that must stay alive."""
+        return _until(what, check, self.process, self.log)
+
+
+@contextlib.contextmanager
+def running_prometheus(binary: str, config: Path) -> Iterator[RunningPrometheus]:
+    """Prometheus with ``config`` on a free loopback port, ready; its data beside the config."""
+    port = _free_port()
+    log = config.with_name("prometheus.log")
+    with (
+        _running(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={config.with_name('tsdb')}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            log,
+        ) as process,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        server = RunningPrometheus(process, http, log)
+        server.until("Prometheus ready", lambda: _ok(http, "/-/ready"))
+        yield server
+
+
 def _prometheus_config(path: Path, target: str) -> None:
     """The scrape config of docs/metrics.md, every second (JSON is YAML)."""
     config = {
@@ -164,48 +207,24 @@ def test_prometheus_scrapes_the_followers_the_servers_serve(
         )
         assert ended["status"] == "finished", ended
 
-        prom_port = _free_port()
         config = tmp_path / "prometheus.yml"
         _prometheus_config(config, f"127.0.0.1:{port}")
-        prom_log = tmp_path / "prometheus.log"
-        with (
-            _running(
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                prom_log,
-            ) as server,
-            httpx.Client(base_url=f"http://127.0.0.1:{prom_port}", timeout=30) as prom,
-        ):
-
-            def query(promql: str) -> list[dict[str, Any]]:
-                answer = prom.get("/api/v1/query", params={"query": promql})
-                assert answer.status_code == 200, answer.text
-                result: list[dict[str, Any]] = answer.json()["data"]["result"]
-                return result
-
-            _until(
-                "Prometheus ready",
-                lambda: _ok(prom, "/-/ready"),
-                server,
-                prom_log,
-            )
-            series = _until(
+        with running_prometheus(prometheus, config) as server:
+            series = server.until(
                 "the followers in Prometheus",
-                lambda: found if len(found := query("fedimeter_account_followers")) == 3 else None,
-                server,
-                prom_log,
+                lambda: (
+                    found
+                    if len(found := server.query("fedimeter_account_followers")) == 3
+                    else None
+                ),
             )
-            up = query('up{job="fedimeter"} == 1')
-            measured = query('fedimeter_last_round_accounts{result="measured"}')
-            success = query("fedimeter_last_round_success")
-            instance_users = query("fedimeter_instance_users")
-            instance_up = query("fedimeter_instance_up")
-            weeks = query("fedimeter_instance_week_logins")
-        assert server.returncode is not None  # stopped with the test
+            up = server.query('up{job="fedimeter"} == 1')
+            measured = server.query('fedimeter_last_round_accounts{result="measured"}')
+            success = server.query("fedimeter_last_round_success")
+            instance_users = server.query("fedimeter_instance_users")
+            instance_up = server.query("fedimeter_instance_up")
+            weeks = server.query("fedimeter_instance_week_logins")
+        assert server.process.returncode is not None  # stopped with the test
     got = {s["metric"]["account"]: (s["metric"]["instance"], float(s["value"][1])) for s in series}
     assert got == {
         social.account(name).acct: (social.web_domain, followers)
