@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from sqlalchemy import insert, text
+from sqlalchemy import and_, func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -72,6 +72,7 @@ from report import (
 )
 
 from fedimeter.config import normalise_database_url
+from fedimeter.domain.models import AccountState
 from fedimeter.metrics import render_metrics
 from fedimeter.metrics.reading import read_snapshot
 from fedimeter.reporting import make_report
@@ -185,6 +186,9 @@ class Timings:
     scrape_bytes: int = 0
     profiles: dict[str, str] = field(default_factory=dict)
     plan: str = ""
+    seek: Runs = field(default_factory=Runs)
+    seek_plan: str = ""
+    seek_same: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +274,57 @@ async def profile(
     for name, call in missed.items():
         timings.profiles[name] = await _profile(call)
     timings.plan = await _plan(repo, timings.backend)
+    await what_if_seek(repo, opts, timings)
+
+
+def _latest_by_seek() -> Any:  # noqa: ANN401 - a Select
+    """``list_accounts``' rows with each latest sample found by an index seek per account.
+
+    Not fedimeter's statement: an experiment for the lead. ``max(taken_at)`` correlated with
+    the account is answered from the (account_id, taken_at) primary key, one seek per
+    account, instead of grouping every sample of the table.
+    """
+    inner = account_samples.alias("newest")
+    newest = (
+        select(func.max(inner.c.taken_at))
+        .where(inner.c.account_id == accounts.c.id)
+        .correlate(accounts)
+        .scalar_subquery()
+    )
+    states = [s.value for s in AccountState if s is not AccountState.UNTRACKED]
+    return (
+        select(accounts, instances.c.host, instances.c.base_url, account_samples)
+        .join(instances, instances.c.id == accounts.c.instance_id)
+        .outerjoin(
+            account_samples,
+            and_(
+                account_samples.c.account_id == accounts.c.id, account_samples.c.taken_at == newest
+            ),
+        )
+        .where(accounts.c.state.in_(states))
+        .order_by(accounts.c.acct_key)
+    )
+
+
+async def what_if_seek(repo: Repository, opts: Options, timings: Timings) -> None:
+    """Time ``_latest_by_seek`` (rows fetched, not built into records) and check its answer."""
+    stmt = _latest_by_seek()
+
+    async def fetch() -> list[Any]:
+        async with repo.db.engine.connect() as conn:
+            return list(await conn.execute(stmt))
+
+    timings.seek, rows = await timed(opts.runs, fetch)
+    mapping = [r._mapping for r in rows]  # noqa: SLF001
+    got = [(m[accounts.c.id], m[account_samples.c.taken_at]) for m in mapping]
+    listed = await repo.list_accounts()
+    want = [(a.id, None if s is None else s.taken_at) for a, s in listed]
+    timings.seek_same = got == want
+    async with repo.db.engine.connect() as conn:
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        explain = "EXPLAIN QUERY PLAN" if timings.backend == "sqlite" else "EXPLAIN ANALYZE"
+        plan = await conn.execute(text(f"{explain} {compiled}"))
+        timings.seek_plan = "\n".join(str(row[-1]) for row in plan)
 
 
 async def _year_reads(repo: Repository, ids: Sequence[int], since: Any) -> None:  # noqa: ANN401
@@ -485,6 +540,14 @@ def show(results: Sequence[Timings], opts: Options) -> None:
     for t in results:
         if t.plan:
             print(f"\n[{t.backend}] list_accounts' query plan:\n{t.plan}")
+        if t.seek.wall:
+            print(
+                f"\n[{t.backend}] what if: the same rows with the latest sample found by one"
+                f" index seek per account (a correlated max(taken_at); statement run and rows"
+                f" fetched, no records built): {_median(t.seek.wall)} (median of {opts.runs});"
+                f" same accounts and samples as list_accounts: {'yes' if t.seek_same else 'NO'}."
+                f" Its plan:\n{t.seek_plan}"
+            )
         for name, profile in t.profiles.items():
             print(f"\n[{t.backend}] cProfile of one {name} (by cumulative time):\n{profile}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
