@@ -434,7 +434,7 @@ def _print_table(
         "not rate-limited",
     )
     row("429s met", [f"{s['429']:,}" for s in servers], "0")
-    row("time waiting for resets", [f"{c['waited']:.1f} s" for c in clients])
+    row("reset waits (summed over tasks)", [f"{c['waited']:.1f} s" for c in clients])
     row("wall time", [f"{c['wall']:.1f} s" for c in clients], f"bound {bound:.1f} s")
     row(
         "  vs lower bound",
