@@ -567,13 +567,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Shape, list[str]]:
     return Shape(accounts=count, days=args.days, runs=args.runs), backends
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the benchmark and print its tables."""
-    shape, backends = parse(argv)
-    print(
-        f"fedimeter report benchmark: {shape.accounts:,} accounts on {INSTANCES} instances,"
-        f" {shape.sample_days} days of daily samples each, report over {shape.days} days"
-    )
+def print_environment(backends: Sequence[str]) -> None:
+    """The versions, machine and load a run's figures come from; what PostgreSQL runs like."""
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__},"
@@ -585,6 +580,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             "PostgreSQL runs as tests/pg.py starts it (fsync and synchronous_commit off),"
             " so its ingest rate is an upper bound"
         )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its tables."""
+    shape, backends = parse(argv)
+    print(
+        f"fedimeter report benchmark: {shape.accounts:,} accounts on {INSTANCES} instances,"
+        f" {shape.sample_days} days of daily samples each, report over {shape.days} days"
+    )
+    print_environment(backends)
     results = []
     for backend in backends:
         print(f"\n[{backend}] building and measuring ...", flush=True)

@@ -32,12 +32,9 @@ import argparse
 import asyncio
 import cProfile
 import io
-import os
-import platform
 import pstats
 import random
 import resource
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -66,6 +63,7 @@ from report import (
     _run_rows,
     _sample_rows,
     mebibytes,
+    print_environment,
     print_table,
     seconds,
     timed,
@@ -595,17 +593,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" {opts.days} days of daily samples each (up to {opts.accounts * opts.days:,} rows:"
         " 5% of the accounts were added in the last 10 days), written day by day"
     )
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(
-        f"Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__},"
-        f" sqlite3 {sqlite3.sqlite_version}, {platform.machine()}, {os.cpu_count()} CPUs,"
-        f" load average {load}"
-    )
-    if "postgresql" in backends:
-        print(
-            "PostgreSQL runs as tests/pg.py starts it (fsync and synchronous_commit off),"
-            " so its ingest rate is an upper bound"
-        )
+    print_environment(backends)
     results = []
     for backend in backends:
         print(f"\n[{backend}] building and measuring ...", flush=True)
