@@ -29,6 +29,7 @@ __all__ = [
     "account_samples",
     "accounts",
     "deliveries",
+    "host_leases",
     "instance_activity",
     "instance_samples",
     "instances",
@@ -229,4 +230,27 @@ instance_activity = Table(
     Column("registrations", BigInteger, nullable=False),
     Column("complete", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A round shared by ``fedimeter worker`` processes is split by host: one row per host with
+# work in it. A worker holds a host while ``expires_at`` is ahead and renews it as it goes;
+# ``token`` grows with every claim, and a worker writes results only while the token it was
+# given is still the row's, so a worker that lost its host (paused, cut off) cannot store
+# anything after another took the host over.
+host_leases = Table(
+    "host_leases",
+    metadata,
+    Column("run_id", ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True),
+    # Accounts planned on this host, and whether the instance itself is measured too.
+    Column("accounts", Integer, nullable=False),
+    Column("measure_instance", Boolean, nullable=False),
+    # The worker holding it (NULL before the first claim), until when, and the fencing token.
+    Column("holder", String(200)),
+    Column("expires_at", UTCDateTime),
+    Column("token", Integer, nullable=False, default=0),
+    # How many times it was claimed: more than once means a worker died holding it.
+    Column("claims", Integer, nullable=False, default=0),
+    Column("done_at", UTCDateTime),
+    Index("ix_host_leases_open", "run_id", "done_at"),
 )
