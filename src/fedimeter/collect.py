@@ -33,7 +33,7 @@ from fedimeter.storage.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
     from datetime import datetime
 
     from fedimeter.config import Settings
@@ -42,7 +42,17 @@ if TYPE_CHECKING:
     from fedimeter.storage.records import InstanceRecord
     from fedimeter.storage.repository import Repository
 
-__all__ = ["ProgressListener", "RoundResult", "collect_round", "default_owner"]
+__all__ = [
+    "HostMeasure",
+    "ProgressListener",
+    "RequestFigures",
+    "ResultWriter",
+    "Results",
+    "RoundResult",
+    "collect_round",
+    "default_owner",
+    "owner_alive",
+]
 
 HEARTBEAT_SECONDS = 15.0
 #: A running round not heard from for this long is dead, whatever its owner says.
@@ -96,60 +106,104 @@ def owner_alive(run: RunRecord, now: datetime) -> bool:
 
 
 @dataclass
-class _Outcome:
+class Results:
+    """Results of some accounts, committed together."""
+
     samples: list[NewSample] = field(default_factory=list)
     failures: list[NewFailure] = field(default_factory=list)
     changes: list[AccountStateChange] = field(default_factory=list)
 
+    def __bool__(self) -> bool:
+        """Whether there is anything to commit."""
+        return bool(self.samples or self.failures or self.changes)
 
-class _Writer:
+    @property
+    def measured(self) -> int:
+        """Accounts with a sample."""
+        return len({s.account_id for s in self.samples})
+
+    @property
+    def failed(self) -> int:
+        """Accounts that failed."""
+        return len({f.account_id for f in self.failures})
+
+
+class RequestFigures:
+    """A client's request figures since a starting point (a client may outlive a round)."""
+
+    def __init__(self, client: FediverseClient) -> None:
+        """Count from now on."""
+        self.client = client
+        self.base = self._now()
+        self.taken = self.base
+
+    def _now(self) -> tuple[int, int, float, int]:
+        stats = self.client.stats
+        return (stats.requests, stats.rate_limited, stats.rate_limit_wait_seconds, stats.retries)
+
+    def progress(self, measured: int, failed: int) -> RunProgress:
+        """Totals since the start, with the accounts given."""
+        return _progress(measured, failed, self._now(), self.base)
+
+    def take(self, measured: int, failed: int) -> RunProgress:
+        """What was sent since the last ``take``, with the accounts given (for adding up)."""
+        now = self._now()
+        delta = _progress(measured, failed, now, self.taken)
+        self.taken = now
+        return delta
+
+    def give_back(self, delta: RunProgress) -> None:
+        """Undo a ``take`` whose figures could not be stored (the next take carries them)."""
+        requests, limited, waited, retries = self.taken
+        self.taken = (
+            requests - delta.requests,
+            limited - delta.rate_limited,
+            waited - delta.rate_limit_wait_seconds,
+            retries - delta.retries,
+        )
+
+
+def _progress(
+    measured: int,
+    failed: int,
+    now: tuple[int, int, float, int],
+    base: tuple[int, int, float, int],
+) -> RunProgress:
+    return RunProgress(
+        accounts_measured=measured,
+        accounts_failed=failed,
+        requests=now[0] - base[0],
+        rate_limited=now[1] - base[1],
+        rate_limit_wait_seconds=round(now[2] - base[2], 3),
+        retries=now[3] - base[3],
+    )
+
+
+class ResultWriter:
     """The single consumer that commits results, so SQLite sees one writer at a time."""
 
     def __init__(
         self,
-        repo: Repository,
-        run_id: int,
-        clock: Clock,
-        client: FediverseClient,
-        progress: ProgressListener | None,
+        commit: Callable[[Results], Awaitable[None]],
+        progress: ProgressListener | None = None,
     ) -> None:
-        self.repo = repo
-        self.run_id = run_id
-        self.clock = clock
-        self.client = client
+        """Commit each batch of queued results with ``commit``."""
+        self._commit = commit
         self.listener = progress
-        self.queue: asyncio.Queue[_Outcome | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Results | None] = asyncio.Queue()
         self.measured = 0
         self.failed = 0
         self.changes_seen: list[AccountStateChange] = []
-        stats = client.stats
-        # The client may live longer than the round: count only what this round sent.
-        self.base = (
-            stats.requests,
-            stats.rate_limited,
-            stats.rate_limit_wait_seconds,
-            stats.retries,
-        )
-
-    def progress(self) -> RunProgress:
-        """The round's totals so far: results committed plus the client's request figures."""
-        stats = self.client.stats
-        requests, rate_limited, waited, retries = self.base
-        return RunProgress(
-            accounts_measured=self.measured,
-            accounts_failed=self.failed,
-            requests=stats.requests - requests,
-            rate_limited=stats.rate_limited - rate_limited,
-            rate_limit_wait_seconds=round(stats.rate_limit_wait_seconds - waited, 3),
-            retries=stats.retries - retries,
-        )
 
     async def run(self) -> None:
-        """Commit outcomes as they come, grouping whatever is queued into one transaction."""
+        """Commit results as they come, grouping whatever is queued into one transaction.
+
+        Ends after the ``None`` put on the queue.
+        """
         while True:
             item = await self.queue.get()
             done = item is None
-            batch = _Outcome()
+            batch = Results()
             while item is not None:
                 batch.samples += item.samples
                 batch.failures += item.failures
@@ -158,20 +212,12 @@ class _Writer:
                     break
                 item = self.queue.get_nowait()
                 done = done or item is None
-            if batch.samples or batch.failures or batch.changes:
-                measured = len({s.account_id for s in batch.samples})
-                failed = len({f.account_id for f in batch.failures})
+            if batch:
+                measured, failed = batch.measured, batch.failed
                 self.measured += measured
                 self.failed += failed
                 self.changes_seen += batch.changes
-                await self.repo.commit_batch(
-                    self.run_id,
-                    self.clock(),
-                    self.progress(),
-                    samples=batch.samples,
-                    failures=batch.failures,
-                    state_changes=batch.changes,
-                )
+                await self._commit(batch)
                 if self.listener is not None:
                     self.listener.advanced(measured, failed)
             if done:
@@ -207,7 +253,19 @@ async def collect_round(
     run, resumed = await repo.start_run(
         now, owner or default_owner(), lambda r: owner_alive(r, now)
     )
-    writer = _Writer(repo, run.id, clock, client, progress)
+    figures = RequestFigures(client)
+
+    async def commit(batch: Results) -> None:
+        await repo.commit_batch(
+            run.id,
+            clock(),
+            figures.progress(writer.measured, writer.failed),
+            samples=batch.samples,
+            failures=batch.failures,
+            state_changes=batch.changes,
+        )
+
+    writer = ResultWriter(commit, progress)
     if on_start is not None:
         on_start(run)
     measured_instances: list[tuple[InstanceRecord, InstanceMeasurement]] = []
@@ -217,7 +275,7 @@ async def collect_round(
         await repo.set_planned(run.id, len(due))
         if progress is not None:
             progress.planned(len(due))
-        host = _Host(repo, client, settings, clock, writer, stop)
+        host = HostMeasure(repo, client, settings, clock, writer, stop)
 
         async def instances_too() -> None:
             measured_instances.extend(
@@ -236,7 +294,11 @@ async def collect_round(
         with contextlib.suppress(Exception):
             await asyncio.shield(
                 repo.finish_run(
-                    run.id, clock(), writer.progress(), status=status, error=_describe(exc)
+                    run.id,
+                    clock(),
+                    figures.progress(writer.measured, writer.failed),
+                    status=status,
+                    error=_describe(exc),
                 )
             )
         raise
@@ -244,7 +306,7 @@ async def collect_round(
     finished = await repo.finish_run(
         run.id,
         clock(),
-        writer.progress(),
+        figures.progress(writer.measured, writer.failed),
         status="interrupted" if stopped else "finished",
         error="stopped before it finished" if stopped else None,
     )
@@ -258,7 +320,7 @@ async def collect_round(
 
 
 async def _measure_and_write(
-    host: _Host,
+    host: HostMeasure,
     run_id: int,
     due: list[AccountRecord],
     stop: asyncio.Event | None,
@@ -358,7 +420,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _state_changes(
-    due: Sequence[AccountRecord], writer: _Writer
+    due: Sequence[AccountRecord], writer: ResultWriter
 ) -> list[tuple[AccountRecord, AccountState]]:
     by_id = {a.id: a for a in due}
     return [(by_id[c.account_id], c.state) for c in writer.changes_seen]
@@ -371,14 +433,14 @@ async def _heartbeat(repo: Repository, run_id: int, clock: Clock) -> None:
 
 
 @dataclass
-class _Host:
-    """One host's share of a round."""
+class HostMeasure:
+    """One host's share of a round: its accounts measured, results queued for the writer."""
 
     repo: Repository
     client: FediverseClient
     settings: Settings
     clock: Clock
-    writer: _Writer
+    writer: ResultWriter
     stop: asyncio.Event | None = None
 
     @property
@@ -434,13 +496,13 @@ class _Host:
         ]
         pending.clear()
         if failures:
-            self.writer.queue.put_nowait(_Outcome(failures=failures))
+            self.writer.queue.put_nowait(Results(failures=failures))
 
 
 def _outcome(
     measurements: Sequence[Measurement], pending: dict[str, list[AccountRecord]]
-) -> _Outcome:
-    outcome = _Outcome()
+) -> Results:
+    outcome = Results()
     for m in measurements:
         for account in pending.pop(m.remote_id, []):
             if m.snapshot is not None:

@@ -11,6 +11,7 @@ not a ``FedimeterError`` is a bug.
     ├── NotTracked                   an account or instance we do not track
     ├── AlreadyTracked               adding what is tracked already
     ├── RoundInProgress              another collection round holds the database
+    ├── LeaseLost                    a worker's host was taken over by another worker
     ├── StorageError                 the database refused (unreachable, read-only, full)
     ├── DeliveryError                a report could not be delivered (post, webhook, e-mail)
     └── FediverseError               a remote server did not give us what we asked for
@@ -40,6 +41,7 @@ __all__ = [
     "Halted",
     "InvalidHandle",
     "InvalidInput",
+    "LeaseLost",
     "NotTracked",
     "RateLimited",
     "RemoteUnavailable",
@@ -89,6 +91,12 @@ class RoundInProgress(FedimeterError):
     """Another collection round is running against the same database."""
 
     code = "round_in_progress"
+
+
+class LeaseLost(FedimeterError):
+    """A worker no longer holds a host of a shared round: its lease expired and was taken."""
+
+    code = "lease_lost"
 
 
 class StorageError(FedimeterError):

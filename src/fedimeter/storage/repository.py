@@ -516,64 +516,78 @@ class Repository:
             RoundInProgress: a round with a live owner is running.
         """
         async with self.db.begin() as conn:
-            if self.db.dialect == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ROUND_LOCK})
-            # Write first: on SQLite this takes the write lock, so the check below sees every
-            # round another process committed before us.
-            new_id = (
-                await conn.execute(
-                    insert(runs)
-                    .values(
-                        started_at=now,
-                        heartbeat_at=now,
-                        status="running",
-                        owner=owner,
-                        accounts_planned=0,
-                        accounts_measured=0,
-                        accounts_failed=0,
-                        requests=0,
-                        rate_limited=0,
-                        rate_limit_wait_seconds=0.0,
-                        retries=0,
-                    )
-                    .returning(runs.c.id)
+            return await self.open_run_in(conn, now, owner, is_alive)
+
+    async def open_run_in(
+        self,
+        conn: AsyncConnection,
+        now: datetime,
+        owner: str,
+        is_alive: Any,  # noqa: ANN401 - Callable[[RunRecord], bool]
+    ) -> tuple[RunRecord, RunRecord | None]:
+        """``start_run`` inside the caller's transaction (which it may extend, e.g. with a plan).
+
+        Raises:
+            RoundInProgress: a round with a live owner is running.
+        """
+        if self.db.dialect == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ROUND_LOCK})
+        # Write first: on SQLite this takes the write lock, so the check below sees every
+        # round another process committed before us.
+        new_id = (
+            await conn.execute(
+                insert(runs)
+                .values(
+                    started_at=now,
+                    heartbeat_at=now,
+                    status="running",
+                    owner=owner,
+                    accounts_planned=0,
+                    accounts_measured=0,
+                    accounts_failed=0,
+                    requests=0,
+                    rate_limited=0,
+                    rate_limit_wait_seconds=0.0,
+                    retries=0,
                 )
-            ).scalar_one()
-            running = [
-                _record(RunRecord, row)
-                for row in await conn.execute(
-                    select(runs).where(runs.c.status == "running", runs.c.id != new_id)
+                .returning(runs.c.id)
+            )
+        ).scalar_one()
+        running = [
+            _record(RunRecord, row)
+            for row in await conn.execute(
+                select(runs).where(runs.c.status == "running", runs.c.id != new_id)
+            )
+        ]
+        for run in running:
+            if is_alive(run):
+                raise RoundInProgress(
+                    f"round {run.id} is still running (owner {run.owner}, last heard"
+                    f" {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); wait for it to finish"
                 )
-            ]
-            for run in running:
-                if is_alive(run):
-                    raise RoundInProgress(
-                        f"round {run.id} is still running (owner {run.owner}, last heard"
-                        f" {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); wait for it to finish"
-                    )
-                await conn.execute(
-                    update(runs)
-                    .where(runs.c.id == run.id)
-                    .values(status="interrupted", error="the process running it stopped")
-                )
-            resumed_by = select(runs.c.resumes_run_id).where(runs.c.resumes_run_id.is_not(None))
-            last = (
-                await conn.execute(
-                    select(runs).where(runs.c.id != new_id).order_by(runs.c.id.desc()).limit(1)
-                )
-            ).first()
-            resumed: RunRecord | None = None
-            if (
-                last is not None
-                and last.status == "interrupted"
-                and last.id not in set((await conn.execute(resumed_by)).scalars())
-            ):
-                resumed = _record(RunRecord, last)
-                await conn.execute(
-                    update(runs).where(runs.c.id == new_id).values(resumes_run_id=last.id)
-                )
-            row = (await conn.execute(select(runs).where(runs.c.id == new_id))).one()
-            return _record(RunRecord, row), resumed
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == run.id)
+                .values(status="interrupted", error="the process running it stopped")
+            )
+        resumed_by = select(runs.c.resumes_run_id).where(runs.c.resumes_run_id.is_not(None))
+        last = (
+            await conn.execute(
+                select(runs).where(runs.c.id != new_id).order_by(runs.c.id.desc()).limit(1)
+            )
+        ).first()
+        resumed: RunRecord | None = None
+        if (
+            last is not None
+            and last.status == "interrupted"
+            and last.id not in set((await conn.execute(resumed_by)).scalars())
+        ):
+            resumed = _record(RunRecord, last)
+            await conn.execute(
+                update(runs).where(runs.c.id == new_id).values(resumes_run_id=last.id)
+            )
+        row = (await conn.execute(select(runs).where(runs.c.id == new_id))).one()
+        return _record(RunRecord, row), resumed
 
     async def set_planned(self, run_id: int, planned: int) -> None:
         """Record how many accounts the round set out to measure."""
@@ -600,55 +614,69 @@ class Repository:
             StorageError: the database refused (nothing of the batch is stored).
         """
         async with self.db.begin() as conn:
-            if samples:
-                await conn.execute(
-                    insert_ignore(self.db.dialect, account_samples),
-                    [dict(dataclasses.asdict(s), run_id=run_id) for s in samples],
-                )
-                await conn.execute(
-                    update(accounts)
-                    .where(accounts.c.id.in_([s.account_id for s in samples]))
-                    .values(
-                        last_error=None,
-                        last_error_code=None,
-                        last_error_at=None,
-                        consecutive_failures=0,
-                    )
-                )
-            for failure in failures:
-                await conn.execute(
-                    insert_ignore(self.db.dialect, run_failures).values(
-                        run_id=run_id,
-                        account_id=failure.account_id,
-                        code=failure.code,
-                        reason=failure.reason,
-                        at=failure.at,
-                    )
-                )
-                await conn.execute(
-                    update(accounts)
-                    .where(accounts.c.id == failure.account_id)
-                    .values(
-                        last_error=failure.reason,
-                        last_error_code=failure.code,
-                        last_error_at=failure.at,
-                        consecutive_failures=accounts.c.consecutive_failures + 1,
-                    )
-                )
-            for change in state_changes:
-                await conn.execute(
-                    update(accounts)
-                    .where(accounts.c.id == change.account_id)
-                    .values(
-                        state=change.state.value,
-                        moved_to=change.moved_to,
-                        state_changed_at=change.at,
-                    )
-                )
+            await self.write_results_in(
+                conn, run_id, samples=samples, failures=failures, state_changes=state_changes
+            )
             await conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
                 .values(heartbeat_at=now, **dataclasses.asdict(progress))
+            )
+
+    async def write_results_in(
+        self,
+        conn: AsyncConnection,
+        run_id: int,
+        *,
+        samples: Sequence[NewSample] = (),
+        failures: Sequence[NewFailure] = (),
+        state_changes: Sequence[AccountStateChange] = (),
+    ) -> None:
+        """Store a round's results inside the caller's transaction (a repeated sample is ignored)."""
+        if samples:
+            await conn.execute(
+                insert_ignore(self.db.dialect, account_samples),
+                [dict(dataclasses.asdict(s), run_id=run_id) for s in samples],
+            )
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id.in_([s.account_id for s in samples]))
+                .values(
+                    last_error=None,
+                    last_error_code=None,
+                    last_error_at=None,
+                    consecutive_failures=0,
+                )
+            )
+        for failure in failures:
+            await conn.execute(
+                insert_ignore(self.db.dialect, run_failures).values(
+                    run_id=run_id,
+                    account_id=failure.account_id,
+                    code=failure.code,
+                    reason=failure.reason,
+                    at=failure.at,
+                )
+            )
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == failure.account_id)
+                .values(
+                    last_error=failure.reason,
+                    last_error_code=failure.code,
+                    last_error_at=failure.at,
+                    consecutive_failures=accounts.c.consecutive_failures + 1,
+                )
+            )
+        for change in state_changes:
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == change.account_id)
+                .values(
+                    state=change.state.value,
+                    moved_to=change.moved_to,
+                    state_changed_at=change.at,
+                )
             )
 
     async def heartbeat(self, run_id: int, now: datetime) -> None:
