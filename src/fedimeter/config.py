@@ -148,6 +148,16 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="How often a host's software and version are re-read."
     )
 
+    # -- workers sharing rounds over PostgreSQL (docs/scaling.md) -------------------------
+    worker_lease_seconds: float = Field(
+        default=600.0,
+        ge=1,
+        description="How long a worker holds a host between renewals; a dead worker's hosts"
+        " are taken over after it. Keep it above the servers' rate-limit window (Mastodon:"
+        " 300 s) plus request_deadline.",
+    )
+    worker_hosts: int = Field(default=32, ge=1, description="Hosts one worker measures at once.")
+
     # -- report delivery (docs/delivery.md) ------------------------------------------------
     post_instance: str | None = Field(
         default=None,

@@ -18,7 +18,7 @@ from fedimeter.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
     from datetime import datetime
 
     from fedimeter.domain.instances import InstanceMeasurement, SourceResult
@@ -33,6 +33,7 @@ __all__ = [
     "describe_down",
     "find_tracked_instance",
     "measure_instances",
+    "measure_tracked_instance",
     "remove_instances",
     "source_problems",
 ]
@@ -195,18 +196,43 @@ async def measure_instances(
         async with slots:
             if measured_since is not None and await store.samples(instance.id, measured_since):
                 return
-            previous = await store.previous_figures(instance.id)
-            try:
-                measurement = await client.measure_instance(instance.address, previous=previous)
-            except (AddressRefused, Halted):
-                # Refused: it cannot be asked. Halted: the round is stopping; the round that
-                # resumes it measures the instance.
-                return
-            await store.store(instance.id, measurement, run_id)
-            results.append((instance, measurement))
+            measurement = await measure_tracked_instance(store, client, instance, run_id=run_id)
+            if measurement is not None:
+                results.append((instance, measurement))
 
     async with asyncio.TaskGroup() as group:
         for instance in tracked:
             group.create_task(one(instance))
     results.sort(key=lambda pair: pair[0].host)
     return results
+
+
+async def measure_tracked_instance(
+    store: InstanceStore,
+    client: FediverseClient,
+    instance: InstanceRecord,
+    *,
+    run_id: int | None,
+    before_storing: Callable[[], Awaitable[None]] | None = None,
+) -> InstanceMeasurement | None:
+    """Measure one tracked instance and store what it said (failures included).
+
+    ``before_storing`` runs between measuring and storing (a worker checks it still holds
+    the host) and may raise to keep the measurement out.
+
+    Returns:
+        The measurement, or None when the address is refused (SSRF guard) or the round is
+        stopping (the round that resumes it measures the instance).
+
+    Raises:
+        StorageError: the database refused.
+    """
+    previous = await store.previous_figures(instance.id)
+    try:
+        measurement = await client.measure_instance(instance.address, previous=previous)
+    except (AddressRefused, Halted):
+        return None
+    if before_storing is not None:
+        await before_storing()
+    await store.store(instance.id, measurement, run_id)
+    return measurement

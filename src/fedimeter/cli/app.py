@@ -21,6 +21,7 @@ from fedimeter.cli import (
     samples,
     serve,
     track,
+    worker,
 )
 from fedimeter.cli.context import CliState
 
@@ -32,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines into paragraphs (rich mode keeps the breaks).
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(track.app, name="track")
@@ -47,6 +50,7 @@ app.command("graph")(graph.graph)
 app.command("export")(export.export)
 app.command("exporter")(exporter.exporter)
 app.command("deliveries")(deliver.deliveries)
+app.command("worker")(worker.worker)
 
 
 def _version(value: bool) -> None:

@@ -632,7 +632,7 @@ class Repository:
         failures: Sequence[NewFailure] = (),
         state_changes: Sequence[AccountStateChange] = (),
     ) -> None:
-        """Store a round's results inside the caller's transaction (a repeated sample is ignored)."""
+        """Store a round's results in the caller's transaction (a repeated sample is ignored)."""
         if samples:
             await conn.execute(
                 insert_ignore(self.db.dialect, account_samples),

@@ -1,0 +1,106 @@
+"""``fedimeter worker``: share collection rounds with other workers over one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from fedimeter.cli.collecting import JsonOption, summary_table
+from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.render import dumps, run_json
+from fedimeter.cli.serve import LOG_FORMAT
+from fedimeter.clock import utc_now
+from fedimeter.delivery import Deliverer, deliver_safely
+from fedimeter.domain.schedule import parse_schedule
+from fedimeter.errors import ConfigError, FedimeterError
+from fedimeter.storage.database import describe_url
+from fedimeter.storage.deliveries import DeliveryLog
+from fedimeter.wiring import make_client, open_repository
+from fedimeter.worker import Worker
+
+if TYPE_CHECKING:
+    from fedimeter.config import Settings
+    from fedimeter.storage.records import RunRecord
+
+
+def worker(
+    ctx: typer.Context,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Join the shared round under way, or start one now; exit when it is over.",
+        ),
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(help="How this worker appears in leases and logs (default hostname:pid)."),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.", case_sensitive=False)
+    ] = "info",
+    as_json: JsonOption = False,
+) -> None:
+    """Measure shared rounds with other workers, split by host, until stopped (PostgreSQL).
+
+    Start one on each machine against the same FEDIMETER_DATABASE_URL: they plan rounds on
+    FEDIMETER_SCHEDULE together and share the hosts through leases; a worker that dies has
+    its hosts taken over after FEDIMETER_WORKER_LEASE_SECONDS. SIGTERM or Ctrl-C stops it
+    cleanly (exit 0): answers on the wire are kept, unfinished hosts go to the others.
+    """
+    cli = state(ctx)
+    settings = cli.settings()
+    level = log_level.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        fail(
+            ctx, ConfigError(f"unknown log level {log_level!r}: use debug, info, warning or error")
+        )
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    try:
+        schedule = parse_schedule(settings.schedule)
+    except FedimeterError as error:
+        fail(ctx, error)
+    cli.err.print(
+        f"fedimeter worker on {describe_url(settings.database_url)}: "
+        + ("one round" if once else f"rounds {schedule.describe()}"),
+        markup=False,
+    )
+
+    result = run(ctx, _work(settings, name=name, once=once))
+    if not once:
+        cli.err.print("worker stopped", markup=False)
+    elif result is None:
+        cli.err.print("stopped before the round was over: other workers finish it", markup=False)
+    elif as_json:
+        cli.out.print(dumps(run_json(result)), markup=False)
+    else:
+        cli.out.print(summary_table(result))
+
+
+async def _work(settings: Settings, *, name: str | None, once: bool) -> RunRecord | None:
+    """Run the worker until stopped (or its one round is over); SIGTERM/SIGINT stop it."""
+    schedule = parse_schedule(settings.schedule)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_repository(settings) as repo, make_client(settings) as client:
+            deliverer = Deliverer(settings, DeliveryLog(repo.db), clock=utc_now)
+
+            async def deliver(_run: RunRecord) -> None:
+                if settings.deliver != "off":
+                    await deliver_safely(settings, repo, deliverer, now=utc_now())
+
+            work = Worker(repo, client, settings, name=name, stop=stop, on_finished=deliver)
+            if once:
+                return await work.run_once()
+            await work.run(schedule)
+            return None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
