@@ -19,7 +19,11 @@ the beginning of a rate-limit window (windows are aligned to the epoch, as Rack:
   until ``X-RateLimit-Reset``, then asking again, as a simple tool would;
 - **fedimeter, traced**: the same round again in a fresh process and database under
   ``tracemalloc``, for its peak Python memory only (tracing slows Python down, so the time and
-  CPU figures come from the untraced round).
+  CPU figures come from the untraced round);
+- **fedimeter, profiled** (``--profile``): the same round again under ``cProfile`` timed by
+  the event loop thread's CPU time (waiting in ``epoll`` costs nothing there); the profile is
+  printed after the table and saved for ``pstats`` or ``snakeviz`` (profiling slows Python
+  down too: read its shares, not its seconds).
 
 Requests and 429s are counted by the simulated servers. The table compares them with the
 minimum possible (ceil(n/40) per 4.3 host + n per 4.1 host) and the wall time with the lower
@@ -29,17 +33,21 @@ bound the limits and latency allow (the slowest host's; see ``host_bound``).
     python bench/collect.py --accounts 4000        # smaller
     python bench/collect.py --no-baseline          # fedimeter only (the naive one is slow)
     python bench/collect.py --quick                # a smoke run: 500 accounts, 10 hosts
+    python bench/collect.py --no-baseline --profile  # and where the collector's CPU goes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
+import io
 import math
 import multiprocessing
 import os
 import platform
+import pstats
 import resource
 import sys
 import tempfile
@@ -78,6 +86,9 @@ GOAL_ACCOUNTS = 10_000
 GOAL_CPU_SECONDS = 2.0
 GOAL_MEMORY_MIB = 150.0
 GOAL_WALL_FACTOR = 1.25
+#: Where ``--profile`` saves the collector's profile, and how many functions it prints.
+PROFILE_PATH = Path(tempfile.gettempdir()) / "fedimeter-collect.prof"
+PROFILE_TOP = 40
 #: Started this long after a window boundary, so the clocks' rounding cannot straddle it.
 WINDOW_START_SLACK = 0.05
 _BYTES_PER_MIB = 1024 * 1024
@@ -242,7 +253,12 @@ async def _track(repo: Repository, db: Database, plan: list[HostPlan]) -> None:
         await conn.execute(insert(accounts_table), rows)
 
 
-async def _fedimeter(plan: list[HostPlan], window: float, *, traced: bool) -> dict[str, Any]:
+async def _fedimeter(plan: list[HostPlan], window: float, kind: str) -> dict[str, Any]:
+    """One fedimeter round; ``kind`` is ``fedimeter``, ``traced`` or ``profiled``."""
+    traced = kind == "traced"
+    # Timed by the event loop thread's CPU: the round spends most of its wall time waiting in
+    # epoll, and the process's CPU would charge SQLite's thread to whatever the loop runs.
+    profiler = cProfile.Profile(time.thread_time) if kind == "profiled" else None
     with tempfile.TemporaryDirectory(prefix="fedimeter-bench-") as tmp:
         url = normalise_database_url(f"sqlite:///{tmp}/bench.sqlite3")
         db = await Database.open(url)
@@ -258,10 +274,16 @@ async def _fedimeter(plan: list[HostPlan], window: float, *, traced: bool) -> di
                 rss_before = _rss_mib()
                 if traced:
                     tracemalloc.start()
+                if profiler is not None:
+                    profiler.enable()
                 cpu, wall = time.process_time(), time.perf_counter()
+                loop_cpu = time.thread_time()
                 result = await collect_round(repo, client, settings)
+                loop_cpu = time.thread_time() - loop_cpu
                 wall = time.perf_counter() - wall
                 cpu = time.process_time() - cpu
+                if profiler is not None:
+                    profiler.disable()
                 peak = tracemalloc.get_traced_memory()[1] if traced else 0
                 tracemalloc.stop()
         finally:
@@ -270,6 +292,7 @@ async def _fedimeter(plan: list[HostPlan], window: float, *, traced: bool) -> di
     return {
         "wall": wall,
         "cpu": cpu,
+        "loop_cpu": loop_cpu,
         "traced_peak_mib": peak / _BYTES_PER_MIB,
         "rss_before_mib": rss_before,
         "rss_peak_mib": _peak_rss_mib(),
@@ -279,7 +302,18 @@ async def _fedimeter(plan: list[HostPlan], window: float, *, traced: bool) -> di
         "client_429": run.rate_limited,
         "waited": run.rate_limit_wait_seconds,
         "status": run.status,
+        "profile": _profile_text(profiler) if profiler is not None else "",
     }
+
+
+def _profile_text(profiler: cProfile.Profile) -> str:
+    """Save the profile to ``PROFILE_PATH``; the top functions by own and cumulative time."""
+    profiler.dump_stats(PROFILE_PATH)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(PROFILE_TOP)
+    stats.sort_stats("cumulative").print_stats(PROFILE_TOP)
+    return out.getvalue()
 
 
 def _naive(plan: list[HostPlan], window: float) -> dict[str, Any]:
@@ -312,6 +346,7 @@ def _naive(plan: list[HostPlan], window: float) -> dict[str, Any]:
     return {
         "wall": wall,
         "cpu": cpu,
+        "loop_cpu": None,
         "traced_peak_mib": 0.0,
         "rss_before_mib": rss_before,
         "rss_peak_mib": _peak_rss_mib(),
@@ -329,7 +364,7 @@ def _collector(conn: Connection, kind: str, plan: list[HostPlan], window: float)
     if kind == "naive":
         conn.send(_naive(plan, window))
     else:
-        conn.send(asyncio.run(_fedimeter(plan, window, traced=kind == "traced")))
+        conn.send(asyncio.run(_fedimeter(plan, window, kind)))
 
 
 # -- bounds and the table -----------------------------------------------------------------
@@ -447,6 +482,11 @@ def _print_table(
         f"< {GOAL_CPU_SECONDS * scale:g} s",
     )
     row(
+        "  of it the event loop's thread",
+        [f"{c['loop_cpu']:.2f} s" if c["loop_cpu"] is not None else "-" for c in clients],
+        "the rest: SQLite's thread",
+    )
+    row(
         "peak Python memory (tracemalloc)",
         [f"{c['traced_peak_mib']:.1f} MiB" if c["traced_peak_mib"] else "-" for c in clients],
     )
@@ -528,7 +568,7 @@ def _run(
     return figures, stats
 
 
-def _parse(argv: list[str] | None) -> tuple[Shape, bool]:
+def _parse(argv: list[str] | None) -> tuple[Shape, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--accounts", type=int, default=None, help="default 10,000 (quick 500)")
     parser.add_argument("--hosts", type=int, default=None, help="default 50 (quick 10)")
@@ -542,6 +582,11 @@ def _parse(argv: list[str] | None) -> tuple[Shape, bool]:
     parser.add_argument("--skew", type=float, default=1.0, help="Zipf exponent (0: even)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive collector")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"one more round under cProfile: print its top functions, save it to {PROFILE_PATH}",
+    )
     args = parser.parse_args(argv)
     shape = Shape(
         accounts=args.accounts or (500 if args.quick else GOAL_ACCOUNTS),
@@ -551,12 +596,12 @@ def _parse(argv: list[str] | None) -> tuple[Shape, bool]:
     )
     if shape.hosts < 1 or shape.accounts < shape.hosts or shape.window <= 0:
         parser.error("need at least one host, one account per host and a positive window")
-    return shape, not args.no_baseline
+    return shape, not args.no_baseline, args.profile
 
 
 def main(argv: list[str] | None = None) -> None:
     """Build the world, run the collectors one after the other, print the table."""
-    shape, baseline = _parse(argv)
+    shape, baseline, profile = _parse(argv)
     print(
         f"fedimeter collection benchmark: Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, {platform.platform()}"
@@ -571,6 +616,8 @@ def main(argv: list[str] | None = None) -> None:
         kinds = {"fedimeter": "fedimeter", "fedimeter (traced)": "traced"}
         if baseline:
             kinds = {"fedimeter": "fedimeter", "naive": "naive", **kinds}
+        if profile:
+            kinds["fedimeter (profiled)"] = "profiled"
         results = {}
         for name, kind in kinds.items():
             started = time.perf_counter()
@@ -582,6 +629,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         print()
         _print_table(shape, plan, results, concurrency)
+        if profile:
+            print(f"cProfile of the profiled round (saved to {PROFILE_PATH}):")
+            print(results["fedimeter (profiled)"][0]["profile"])
     finally:
         sim.send("stop")
         simulator.join(10)
