@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -137,3 +137,72 @@ def make_client(
         monotonic=time.monotonic,
         default_scheme=default_scheme,
     )
+
+
+class KeepAliveServer:
+    """A real HTTP/1.1 server on 127.0.0.1 that keeps connections open between answers.
+
+    Every answer is ``body`` (JSON) after ``delay`` seconds. ``close_after_answer`` makes the
+    server close each connection after one answer without saying so (no ``Connection:
+    close``), as a server whose keep-alive timeout has passed does.
+    """
+
+    def __init__(
+        self, *, body: bytes = b'{"ok": true}', delay: float = 0.0, close_after_answer: bool = False
+    ) -> None:
+        """Answer ``body``; ``start()`` listens."""
+        self.body = body
+        self.delay = delay
+        self.close_after_answer = close_after_answer
+        #: Connections accepted so far, and those open now.
+        self.connections = 0
+        self.open = 0
+        self.most_open = 0
+        self.requests = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> Self:
+        """Listen on a free port."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        """Stop listening and drop every connection."""
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:port``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        self._writers.add(writer)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                await asyncio.sleep(self.delay)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
+                    + self.body
+                )
+                await writer.drain()
+                if self.close_after_answer:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            writer.close()

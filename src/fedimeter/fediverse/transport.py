@@ -6,8 +6,8 @@ second DNS lookup happens between the check and the connection, so a DNS answer 
 in between (DNS rebinding) cannot reach a private address. TLS still uses the host name for
 SNI and certificate checks, because httpcore starts TLS with the URL's host.
 
-``GuardedTransport`` puts an ``httpcore.AsyncConnectionPool`` over that backend (global
-connection limit, keep-alive) and speaks ``httpx.AsyncBaseTransport``.
+``GuardedTransport`` puts a ``ConnectionPool`` over that backend (global connection limit,
+keep-alive per origin) and speaks ``httpx.AsyncBaseTransport``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import httpx
 
 from fedimeter.errors import RemoteUnavailable
 from fedimeter.fediverse.netguard import check_address, ip_literal
+from fedimeter.fediverse.pool import ConnectionPool
 
 if TYPE_CHECKING:
     import ssl
@@ -178,10 +179,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             resolver=resolver,
             connector=connector,
         )
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = ConnectionPool(
             ssl_context=ssl_context if ssl_context is not None else httpx.create_ssl_context(),
             max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
             keepalive_expiry=_KEEPALIVE_EXPIRY,
             network_backend=backend,
         )
