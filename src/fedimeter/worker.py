@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from fedimeter.storage.records import InstanceRecord, RunRecord
     from fedimeter.storage.repository import Repository
 
-__all__ = ["POLL_SECONDS", "Worker", "WorkerStats"]
+__all__ = ["POLL_SECONDS", "Worker", "WorkerStats", "lease_warning"]
 
 #: How often a worker with nothing to claim looks for hosts again (expired leases).
 POLL_SECONDS = 10.0
@@ -63,6 +63,8 @@ RETRY_SECONDS = 30.0
 RENEWALS_PER_LEASE = 5
 #: Without a renewal for this share of the lease, the worker stops its hosts itself.
 GIVE_UP_SHARE = 0.6
+#: Mastodon's rate-limit window for API requests: a lease should outlast it.
+MASTODON_WINDOW_SECONDS = 300.0
 
 _LOG = logging.getLogger("fedimeter.worker")
 
@@ -417,6 +419,19 @@ class Worker:
             message,
             exc_info=None if isinstance(exc, FedimeterError) else exc,
         )
+
+
+def lease_warning(settings: Settings) -> str | None:
+    """A warning when leases are too short to keep a host's budget in one worker, else None."""
+    lease = settings.worker_lease_seconds
+    needed = MASTODON_WINDOW_SECONDS + settings.request_deadline
+    if lease >= needed:
+        return None
+    return (
+        f"worker_lease_seconds ({lease:g} s) is shorter than Mastodon's rate-limit window"
+        f" plus request_deadline ({needed:g} s): when a worker dies, the host taken over"
+        " may get requests in a window the dead worker already spent"
+    )
 
 
 def _believable(newest: datetime | None, now: datetime) -> datetime | None:

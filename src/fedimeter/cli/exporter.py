@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from fedimeter.cli.context import fail, state
-from fedimeter.cli.serve import LOG_FORMAT, run_until_signal
+from fedimeter.cli.serve import run_until_signal, setup_logging
 from fedimeter.domain.handles import parse_authority
 from fedimeter.domain.models import InstanceAddress
 from fedimeter.errors import ConfigError, InvalidHandle
@@ -74,7 +73,7 @@ def exporter(
         except InvalidHandle as error:
             fail(ctx, error)
         addresses.setdefault(address.authority, address)
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    setup_logging(level)
     service = Exporter(
         settings,
         list(addresses.values()),

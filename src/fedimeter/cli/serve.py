@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+def setup_logging(level: str) -> None:
+    """Log at ``level`` in LOG_FORMAT; the migration tool's chatter only when debugging."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    if level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 async def _check_database(url: str) -> None:
     db = await Database.open(url)
     await db.close()
@@ -66,7 +73,7 @@ def serve(
         fail(
             ctx, ConfigError(f"unknown log level {log_level!r}: use debug, info, warning or error")
         )
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    setup_logging(level)
     run(ctx, _check_database(settings.database_url))
     try:
         app = create_app(settings, schedule=schedule)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import dataclasses
 import signal
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +12,7 @@ import typer
 from fedimeter.cli.collecting import JsonOption, summary_table
 from fedimeter.cli.context import fail, run, state
 from fedimeter.cli.render import dumps, run_json
-from fedimeter.cli.serve import LOG_FORMAT
+from fedimeter.cli.serve import setup_logging
 from fedimeter.clock import utc_now
 from fedimeter.delivery import Deliverer, deliver_safely
 from fedimeter.domain.schedule import parse_schedule
@@ -20,7 +20,7 @@ from fedimeter.errors import ConfigError, FedimeterError
 from fedimeter.storage.database import describe_url
 from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.wiring import make_client, open_repository
-from fedimeter.worker import Worker
+from fedimeter.worker import Worker, WorkerStats, lease_warning
 
 if TYPE_CHECKING:
     from fedimeter.config import Settings
@@ -59,7 +59,7 @@ def worker(
         fail(
             ctx, ConfigError(f"unknown log level {log_level!r}: use debug, info, warning or error")
         )
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    setup_logging(level)
     try:
         schedule = parse_schedule(settings.schedule)
     except FedimeterError as error:
@@ -70,18 +70,30 @@ def worker(
         markup=False,
     )
 
-    result = run(ctx, _work(settings, name=name, once=once))
+    warning = lease_warning(settings)
+    if warning is not None:
+        cli.err.print(f"warning: {warning}", markup=False)
+    stats = WorkerStats()
+    result = run(ctx, _work(settings, stats, name=name, once=once))
+    mine = _describe(stats)
     if not once:
-        cli.err.print("worker stopped", markup=False)
+        cli.err.print(f"worker stopped; {mine}", markup=False)
     elif result is None:
-        cli.err.print("stopped before the round was over: other workers finish it", markup=False)
+        cli.err.print(
+            f"stopped before the round was over (other workers finish it); {mine}", markup=False
+        )
     elif as_json:
-        cli.out.print(dumps(run_json(result)), markup=False)
+        cli.out.print(
+            dumps({**run_json(result), "worker": dataclasses.asdict(stats)}), markup=False
+        )
     else:
         cli.out.print(summary_table(result))
+        cli.err.print(mine, markup=False)
 
 
-async def _work(settings: Settings, *, name: str | None, once: bool) -> RunRecord | None:
+async def _work(
+    settings: Settings, stats: WorkerStats, *, name: str | None, once: bool
+) -> RunRecord | None:
     """Run the worker until stopped (or its one round is over); SIGTERM/SIGINT stop it."""
     schedule = parse_schedule(settings.schedule)
     stop = asyncio.Event()
@@ -97,6 +109,7 @@ async def _work(settings: Settings, *, name: str | None, once: bool) -> RunRecor
                     await deliver_safely(settings, repo, deliverer, now=utc_now())
 
             work = Worker(repo, client, settings, name=name, stop=stop, on_finished=deliver)
+            work.stats = stats
             if once:
                 return await work.run_once()
             await work.run(schedule)
@@ -104,3 +117,17 @@ async def _work(settings: Settings, *, name: str | None, once: bool) -> RunRecor
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _describe(stats: WorkerStats) -> str:
+    """What this worker did, in one line."""
+    hosts = f"{stats.hosts_done} host" + ("" if stats.hosts_done == 1 else "s")
+    text = (
+        f"this worker: {stats.accounts_measured} measured and {stats.accounts_failed} failed"
+        f" on {hosts}"
+    )
+    if stats.hosts_taken_over:
+        text += f", {stats.hosts_taken_over} of them taken over from a worker that stopped"
+    if stats.hosts_lost:
+        text += f"; {stats.hosts_lost} lost to another worker"
+    return text
