@@ -19,11 +19,18 @@ daily collection rounds write them, so an account's year is spread over the tabl
 be in a real database, not stored contiguously. The building blocks (the rows, the timing, the
 throw-away PostgreSQL server, the table printer) come from ``bench/report.py``. ``--profile``
 prints where the time goes (cProfile) for each measurement that misses its goal, and the query
-plan of ``list_accounts``.
+plans of ``list_accounts`` and of the report's ``histories``.
 
     python bench/storage.py                          # 10,000 accounts x 365 days, SQLite
     python bench/storage.py --backend both           # and a throw-away PostgreSQL on loopback
     python bench/storage.py --quick                  # 1,000 accounts x 365 days: a smoke run
+    python bench/storage.py --keep /tmp/fm-bench     # keep the databases; reuse them next time
+
+Building a year takes minutes; ``--keep DIR`` keeps the SQLite database in ``DIR`` (one file per
+number of accounts and days) and measures an existing one instead of building it again; the
+same for PostgreSQL's cluster, in a folder beside it, on a server started for the run. The
+database is migrated on opening, as any fedimeter database is, so a new migration is measured
+on it too.
 """
 
 from __future__ import annotations
@@ -32,10 +39,14 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import random
 import resource
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -184,6 +195,7 @@ class Timings:
     scrape_bytes: int = 0
     profiles: dict[str, str] = field(default_factory=dict)
     plan: str = ""
+    report_plan: str = ""
     seek: Runs = field(default_factory=Runs)
     seek_plan: str = ""
     seek_same: bool = False
@@ -198,6 +210,8 @@ class Options:
     reads: int
     runs: int
     profile: bool
+    #: Where the SQLite database is kept between runs; None for a temporary one.
+    keep: Path | None = None
 
 
 async def measure(repo: Repository, opts: Options, timings: Timings) -> None:
@@ -271,7 +285,13 @@ async def profile(
         )
     for name, call in missed.items():
         timings.profiles[name] = await _profile(call)
-    timings.plan = await _plan(repo, timings.backend)
+    timings.plan = await _plan(repo, timings.backend, repo.list_accounts, "max(newest.taken_at)")
+    timings.report_plan = await _plan(
+        repo,
+        timings.backend,
+        lambda: repo.histories(None, until - timedelta(days=REPORT_DAYS), until),
+        "FROM account_samples",
+    )
     await what_if_seek(repo, opts, timings)
 
 
@@ -344,9 +364,14 @@ async def _profile(call: Callable[[], Awaitable[Any]], top: int = 18) -> str:
     return "\n".join(line.rstrip() for line in lines[start:] if line.strip())
 
 
-async def _plan(repo: Repository, backend: str) -> str:
-    """The database's plan for ``list_accounts``' statement (with run times on PostgreSQL)."""
-    # The statement list_accounts sends, compiled by the dialect with inlined parameters.
+async def _plan(
+    repo: Repository, backend: str, call: Callable[[], Awaitable[Any]], marker: str
+) -> str:
+    """The database's plans for the statements ``call`` sends that contain ``marker``.
+
+    With run times on PostgreSQL.
+    """
+    # The statement as the dialect compiled it, with its parameters.
     captured: list[tuple[str, Any]] = []
 
     def capture(
@@ -357,27 +382,29 @@ async def _plan(repo: Repository, backend: str) -> str:
         _context: Any,  # noqa: ANN401
         _many: bool,  # noqa: FBT001
     ) -> None:
-        if "max(account_samples.taken_at)" in statement:
+        if marker in statement:
             captured.append((statement, parameters))
 
     sync_engine = repo.db.engine.sync_engine
     sqlalchemy.event.listen(sync_engine, "before_cursor_execute", capture)
     try:
-        await repo.list_accounts()
+        await call()
     finally:
         sqlalchemy.event.remove(sync_engine, "before_cursor_execute", capture)
     if not captured:
         return "(statement not captured)"
-    statement, params = captured[0]
+    plans = []
     async with repo.db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
-        if backend == "sqlite":
-            cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", params)
-            return "\n".join(str(row[-1]) for row in await cursor.fetchall())
-        # asyncpg: $1, $2 ... placeholders, parameters as a tuple.
-        plan = await driver.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *params)
-        return "\n".join(str(row[0]) for row in plan)
+        for statement, params in captured:
+            if backend == "sqlite":
+                cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+                plans.append("\n".join(str(row[-1]) for row in await cursor.fetchall()))
+            else:  # asyncpg: $1, $2 ... placeholders, parameters as a tuple.
+                plan = await driver.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *params)
+                plans.append("\n".join(str(row[0]) for row in plan))
+    return "\n--\n".join(plans)
 
 
 def _sqlite_size(path: Path) -> tuple[int, str]:
@@ -387,15 +414,21 @@ def _sqlite_size(path: Path) -> tuple[int, str]:
     return main + log, f"file {mebibytes(main)} + WAL {mebibytes(log)}"
 
 
-async def bench_backend(backend: str, url: str, opts: Options, path: Path | None) -> Timings:
-    """Build the database at ``url`` (empty), measure, and close it."""
+async def bench_backend(
+    backend: str, url: str, opts: Options, path: Path | None, *, build: bool = True
+) -> Timings:
+    """Build the database at ``url`` (empty) unless ``build`` is false, measure, and close it."""
     timings = Timings(backend=backend)
     db = await Database.open(normalise_database_url(url))
     try:
         async with db.engine.connect() as conn:
             query = "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"
             timings.version = str((await conn.execute(text(query))).scalar_one())
-        await ingest(db, opts.accounts, opts.days, timings)
+            if not build:
+                count = await conn.execute(select(func.count()).select_from(account_samples))
+                timings.ingest_rows = int(count.scalar_one())
+        if build:
+            await ingest(db, opts.accounts, opts.days, timings)
         if path is not None:
             timings.database_bytes, timings.size_detail = _sqlite_size(path)
         else:
@@ -410,11 +443,16 @@ async def bench_backend(backend: str, url: str, opts: Options, path: Path | None
                 )
                 heap, index = table.one()
                 timings.size_detail = f"samples {mebibytes(heap)} + indexes {mebibytes(index)}"
-        print(
-            f"  {timings.ingest_rows:,} samples written in {seconds(timings.ingest_seconds)}"
-            f" (generated in {seconds(timings.generate_seconds)}); measuring ...",
-            flush=True,
-        )
+        if build:
+            print(
+                f"  {timings.ingest_rows:,} samples written in {seconds(timings.ingest_seconds)}"
+                f" (generated in {seconds(timings.generate_seconds)}); measuring ...",
+                flush=True,
+            )
+        else:
+            print(
+                f"  {timings.ingest_rows:,} samples in the kept database; measuring ...", flush=True
+            )
         await measure(Repository(db), opts, timings)
         if path is not None:  # the WAL may have grown while reading (checkpoints)
             timings.database_bytes, timings.size_detail = _sqlite_size(path)
@@ -424,14 +462,28 @@ async def bench_backend(backend: str, url: str, opts: Options, path: Path | None
 
 
 def run_sqlite(opts: Options) -> Timings:
-    """The benchmark on a new SQLite file in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="fedimeter-bench-") as folder:
-        path = Path(folder) / "bench.sqlite3"
-        return asyncio.run(bench_backend("sqlite", f"sqlite:///{path}", opts, path))
+    """The benchmark on a new SQLite file in a temporary folder, or on the kept one."""
+    if opts.keep is None:
+        with tempfile.TemporaryDirectory(prefix="fedimeter-bench-") as folder:
+            path = Path(folder) / "bench.sqlite3"
+            return asyncio.run(bench_backend("sqlite", f"sqlite:///{path}", opts, path))
+    opts.keep.mkdir(parents=True, exist_ok=True)
+    path = opts.keep / f"storage-{opts.accounts}x{opts.days}.sqlite3"
+    if path.exists():
+        return asyncio.run(bench_backend("sqlite", f"sqlite:///{path}", opts, path, build=False))
+    # Built under another name and renamed once complete: an interrupted build is not kept.
+    building = path.with_name(path.name + ".building")
+    for leftover in opts.keep.glob(building.name + "*"):
+        leftover.unlink()
+    timings = asyncio.run(bench_backend("sqlite", f"sqlite:///{building}", opts, building))
+    building.rename(path)
+    return timings
 
 
 def run_postgresql(opts: Options) -> Timings | None:
-    """The benchmark on a throw-away PostgreSQL server; None when none can be started."""
+    """The benchmark on a throw-away PostgreSQL server, or on the kept one; None without one."""
+    if opts.keep is not None:
+        return _run_kept_postgresql(opts, opts.keep / f"postgresql-{opts.accounts}x{opts.days}")
     server = _postgres()
     if server is None:
         return None
@@ -439,6 +491,65 @@ def run_postgresql(opts: Options) -> Timings | None:
         return asyncio.run(bench_backend("postgresql", server.url("postgres"), opts, None))
     finally:
         server.stop()
+
+
+def _pg_ctl(bindir: Path, as_user: list[str], *args: str) -> None:
+    command = [*as_user, str(bindir / "pg_ctl"), *args]
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own binaries
+
+
+def _run_kept_postgresql(opts: Options, folder: Path) -> Timings | None:
+    """The benchmark on a server whose cluster lives in ``folder``: built once, then reused.
+
+    Set up as ``tests/pg.py`` sets up the throw-away one (loopback, fsync off), on a free port;
+    the cluster counts as built once ``folder/built`` exists.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from pg import find_bindir  # noqa: PLC0415 - tests/ is not a package
+
+    bindir = find_bindir()
+    if bindir is None:
+        print("PostgreSQL: no server binaries found: skipped")
+        return None
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    datadir = folder / "data"
+    built = (folder / "built").exists()
+    if not built:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if as_user:
+            shutil.chown(folder, "postgres", "postgres")
+        subprocess.run(  # noqa: S603 - the installed PostgreSQL binaries
+            [
+                *as_user,
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    options = (
+        f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder}"
+        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    log = str(folder / "log")
+    _pg_ctl(bindir, as_user, "-D", str(datadir), "-o", options, "-l", log, "-w", "start")
+    try:
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        timings = asyncio.run(bench_backend("postgresql", url, opts, None, build=not built))
+        (folder / "built").touch()
+        return timings
+    finally:
+        _pg_ctl(bindir, as_user, "-D", str(datadir), "-m", "fast", "stop")
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -465,11 +576,11 @@ def show(results: Sequence[Timings], opts: Options) -> None:
         [
             ["server version", *(t.version for t in results)],
             ["samples written", *(f"{t.ingest_rows:,}" for t in results)],
-            ["ingest time (inserts only)", *(seconds(t.ingest_seconds) for t in results)],
-            ["ingest rate", *(f"{t.ingest_rows / t.ingest_seconds:,.0f} rows/s" for t in results)],
+            ["ingest time (inserts only)", *(_built(t, t.ingest_seconds) for t in results)],
+            ["ingest rate", *(_rate(t) for t in results)],
             [
                 "ANALYZE (PostgreSQL: VACUUM ANALYZE)",
-                *(seconds(t.analyze_seconds) for t in results),
+                *(_built(t, t.analyze_seconds) for t in results),
             ],
             ["database size on disk", *(mebibytes(t.database_bytes) for t in results)],
             ["  of which", *(t.size_detail for t in results)],
@@ -538,6 +649,8 @@ def show(results: Sequence[Timings], opts: Options) -> None:
     for t in results:
         if t.plan:
             print(f"\n[{t.backend}] list_accounts' query plan:\n{t.plan}")
+        if t.report_plan:
+            print(f"\n[{t.backend}] the report's query plan (histories):\n{t.report_plan}")
         if t.seek.wall:
             print(
                 f"\n[{t.backend}] what if: the same rows with the latest sample found by one"
@@ -550,6 +663,16 @@ def show(results: Sequence[Timings], opts: Options) -> None:
             print(f"\n[{t.backend}] cProfile of one {name} (by cumulative time):\n{profile}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     print(f"\nProcess peak RSS (data generation included): {mebibytes(rss)}")
+
+
+def _built(timings: Timings, value: float) -> str:
+    return seconds(value) if timings.ingest_seconds else "(kept database)"
+
+
+def _rate(timings: Timings) -> str:
+    if not timings.ingest_seconds:
+        return "(kept database)"
+    return f"{timings.ingest_rows / timings.ingest_seconds:,.0f} rows/s"
 
 
 def _spread(values: Sequence[float]) -> str:
@@ -571,6 +694,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, list[str]]:
     parser.add_argument("--runs", type=int, default=3, help="timed runs of the others, default 3")
     parser.add_argument("--profile", action="store_true", help="cProfile and query plans")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 accounts")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the SQLite database in DIR and reuse it in later runs",
+    )
     args = parser.parse_args(argv)
     count = args.accounts or (1_000 if args.quick else GOAL_ACCOUNTS)
     reads = args.reads or (50 if args.quick else 200)
@@ -580,7 +709,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, list[str]]:
         parser.error(f"--days must be at least {MIN_DAYS} (the report reads {MIN_DAYS} days)")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     opts = Options(
-        accounts=count, days=args.days, reads=reads, runs=args.runs, profile=args.profile
+        accounts=count,
+        days=args.days,
+        reads=reads,
+        runs=args.runs,
+        profile=args.profile,
+        keep=args.keep,
     )
     return opts, backends
 
