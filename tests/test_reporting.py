@@ -86,6 +86,46 @@ async def test_a_collector_paused_by_someone_else_stays_paused(
     assert not gc.isenabled()
 
 
+class _Cycle:
+    """An object that refers to itself: only the cycle collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_cycles_made_during_a_report_are_still_collected(
+    repo: Repository, collector_on: None
+) -> None:
+    """What the report's pause moved to the oldest generation is collected there, not frozen."""
+    await seeded(repo)
+    gc.collect()
+    before = gc.get_freeze_count()
+    cycle = _Cycle()
+    await make_report(repo, since=T0, until=T0 + timedelta(days=1), now=T0)
+    assert gc.get_freeze_count() == before
+    assert gc.is_tracked(cycle)
+    del cycle
+    assert gc.collect() >= 1
+
+
+async def test_objects_frozen_by_someone_else_stay_frozen(
+    repo: Repository, collector_on: None
+) -> None:
+    """A process that froze its objects (before forking, say) finds them frozen still."""
+    await seeded(repo)
+    kept = _Cycle()
+    gc.freeze()
+    try:
+        await make_report(repo, since=T0, until=T0 + timedelta(days=1), now=T0)
+        assert gc.isenabled()
+        # Frozen objects are in no generation; the report made nothing frozen of its own.
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is kept for o in gc.get_objects())
+
+
 async def test_a_report_on_every_account_lists_the_tracked_instances(
     repo: Repository, collector_on: None
 ) -> None:
