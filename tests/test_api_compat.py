@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from fedimeter.api.app import create_app
+from fedimeter.api.compat_params import previous_sample, previous_samples
 from fedimeter.config import Settings
 from fedimeter.domain.mmreport import (
     Counts,
@@ -29,8 +30,10 @@ from fedimeter.domain.mmreport import (
     report_line,
     report_title,
 )
+from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
 from fedimeter.simfedi import SimFediverse, SimInstance
 from fedimeter.storage.database import Database
+from fedimeter.storage.records import NewSample, RunProgress
 from fedimeter.storage.repository import Repository
 
 TOKEN = "compat-test-token-0123456789"
@@ -677,6 +680,58 @@ def test_report_chosen_accounts(api: TestClient, world: SimFediverse) -> None:
         f"No records to display for carol@{world.instance('other').domain}",
     ]
     assert lines(api.get(f"/api/report?accounts={bob_id}")) == [bob]
+
+
+async def test_previous_samples_read_together_match_one_query_per_account(
+    repo: Repository,
+) -> None:
+    """The report's batched read finds each account's sample before its latest, as one by one.
+
+    Recent accounts are read together, a stale one (no longer measured) alone; an account
+    with one sample has none before it; a sample written after the listing changes nothing.
+    """
+    t0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+    home = InstanceAddress("social.example")
+    days = {
+        "daily": [0, 1, 2, 3, 4, 5],
+        "gap": [0, 4, 5],  # its previous sample is older than the others' latest
+        "single": [5],
+        "stale": [-40, -31, -30],  # latest 35 days before the newest: asked alone
+        "none": [],
+    }
+    ids: dict[str, int] = {}
+    samples: list[NewSample] = []
+    for number, (name, offsets) in enumerate(days.items(), start=1):
+        handle = Handle(name, "example.org")
+        account = await repo.add_account(
+            ResolvedAccount(handle=handle, home=home, remote_id=str(number), display_name=name),
+            t0,
+        )
+        ids[name] = account.id
+        samples += [
+            NewSample(account.id, t0 + timedelta(days=d, minutes=number), 10 + d, 5, 100 + d, None)
+            for d in offsets
+        ]
+    run, _ = await repo.start_run(t0, "test", lambda _run: False)
+    await repo.commit_batch(run.id, t0, RunProgress(), samples=samples)
+    latest = [s for _, s in await repo.list_accounts() if s is not None]
+    # A round writes a newer sample for "daily" after the listing, within the period read.
+    later = NewSample(ids["daily"], t0 + timedelta(days=5, minutes=1, seconds=30), 99, 5, 199, None)
+    await repo.commit_batch(run.id, t0, RunProgress(), samples=[later])
+
+    found = await previous_samples(repo, latest)
+
+    expected = {s.account_id: await previous_sample(repo, s) for s in latest}
+    assert found == expected
+    assert set(found) == {ids[n] for n in ("daily", "gap", "single", "stale")}
+    assert found[ids["single"]] is None
+    gap = found[ids["gap"]]
+    assert gap is not None
+    assert gap.taken_at == t0 + timedelta(days=4, minutes=2)
+    stale = found[ids["stale"]]
+    assert stale is not None
+    assert stale.taken_at == t0 + timedelta(days=-31, minutes=4)
+    assert await previous_samples(repo, []) == {}
 
 
 def test_report_errors(api: TestClient, world: SimFediverse) -> None:

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException
 
 from fedimeter.api.compat_params import (
@@ -29,6 +30,7 @@ from fedimeter.api.compat_params import (
     local_username,
     normalise_instance_id,
     previous_sample,
+    previous_samples,
     read_period,
     read_report_ids,
     report_counts,
@@ -37,7 +39,6 @@ from fedimeter.api.compat_schemas import (
     AddAccountRequest,
     AddAccountResponse,
     ErrorEnvelope,
-    Metering,
     OkEnvelope,
     RawDataResponse,
     RemoveAccountRequest,
@@ -67,7 +68,8 @@ from fedimeter.tracking import find_tracked
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
 
-    from fedimeter.storage.records import AccountRecord
+    from fedimeter.storage.records import AccountRecord, SampleRecord
+    from fedimeter.storage.repository import Repository
 
 __all__ = ["router"]
 
@@ -297,6 +299,7 @@ async def gather_data(services: ServicesDep) -> OkEnvelope | Response:
 @router.get(
     "/{account_internal_id}/data",
     dependencies=[ReadAccess],
+    response_model=RawDataResponse,
     responses=_errors(404, *_READ_ERRORS),
 )
 async def account_data(
@@ -305,7 +308,7 @@ async def account_data(
     services: ServicesDep,
     since: Since = None,
     to: To = None,
-) -> RawDataResponse:
+) -> Response:
     """An account's meterings from ``since`` to ``to`` (both inclusive, null: no bound).
 
     Works for removed accounts whose meterings were kept.
@@ -313,19 +316,22 @@ async def account_data(
     account = await find_account(services.repo, account_internal_id)
     start, end = await read_period(request, since, to, services.clock())
     samples = await services.repo.samples(account.id, start, end)
-    return RawDataResponse(
-        message=f"Gathered raw data for account {account.id}: {len(samples)} meterings",
-        account_internal_id=str(account.id),
-        data=[
-            Metering(
-                toot_count=s.statuses,
-                subscribers_count=s.followers,
-                metering_id=metering_id(account.id, s.taken_at),
-                timestamp=mm_timestamp(s.taken_at),
-            )
+    # RawDataResponse's JSON, encoded without a model per metering (as in /api/v1's samples).
+    body = {
+        "status": True,
+        "message": f"Gathered raw data for account {account.id}: {len(samples)} meterings",
+        "account_internal_id": str(account.id),
+        "data": [
+            {
+                "toot_count": s.statuses,
+                "subscribers_count": s.followers,
+                "metering_id": metering_id(account.id, s.taken_at),
+                "timestamp": mm_timestamp(s.taken_at),
+            }
             for s in samples
         ],
-    )
+    }
+    return Response(to_json(body), media_type="application/json")
 
 
 _GRAPH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -447,9 +453,9 @@ async def report(
     """
     repo = services.repo
     ids = await read_report_ids(request, accounts)
-    entries: list[ReportEntry] = []
+    pairs: list[tuple[AccountRecord, SampleRecord | None]]
     if ids is None:
-        pairs = sorted(await repo.list_accounts(), key=lambda row: row[0].id)
+        pairs, previous = await _every_account(repo)
     else:
         chosen: list[AccountRecord] = []
         for value in ids:
@@ -457,12 +463,28 @@ async def report(
             if all(a.id != account.id for a in chosen):
                 chosen.append(account)
         pairs = [(a, await repo.sample_at_or_before(a.id)) for a in chosen]
-    for account, latest in pairs:
-        previous = None if latest is None else await previous_sample(repo, latest)
-        entries.append(
-            ReportEntry(account.handle.acct, report_counts(latest), report_counts(previous))
+        previous = {
+            latest.account_id: await previous_sample(repo, latest)
+            for _, latest in pairs
+            if latest is not None
+        }
+    entries = [
+        ReportEntry(
+            account.handle.acct,
+            report_counts(latest),
+            report_counts(None if latest is None else previous.get(account.id)),
         )
+        for account, latest in pairs
+    ]
     return ReportResponse(
         message=f"Generated a simple text report for {len(entries)} accounts",
         report=render_report(entries, services.clock()),
     )
+
+
+async def _every_account(
+    repo: Repository,
+) -> tuple[list[tuple[AccountRecord, SampleRecord | None]], dict[int, SampleRecord | None]]:
+    """Every tracked account in the order added, its latest sample, and the one before."""
+    pairs = sorted(await repo.list_accounts(), key=lambda row: row[0].id)
+    return pairs, await previous_samples(repo, [latest for _, latest in pairs if latest])
