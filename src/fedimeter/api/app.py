@@ -12,6 +12,7 @@ from fedimeter import __version__
 from fedimeter.api import compat, health, metrics, v1
 from fedimeter.api.errors import install_error_handlers
 from fedimeter.api.services import Services
+from fedimeter.api.worker import ReadWorker
 from fedimeter.clock import Clock, utc_now
 from fedimeter.delivery import Deliverer, deliver_safely
 from fedimeter.domain.schedule import parse_schedule
@@ -70,11 +71,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = await Database.open(settings.database_url)
-        fedi = client if client is not None else FediverseClient(settings, clock=clock)
         repo = Repository(db)
+        reads = ReadWorker(settings.database_url, repo)
+        try:
+            await reads.start()
+        except BaseException:
+            await db.close()
+            raise
+        fedi = client if client is not None else FediverseClient(settings, clock=clock)
         rounds = RoundManager(repo, fedi, settings, clock=clock)
         deliverer = Deliverer(settings, DeliveryLog(db), clock=clock)
-        services = Services(settings, db, repo, fedi, rounds, clock, deliverer)
+        services = Services(settings, db, repo, fedi, rounds, clock, deliverer, reads)
         app.state.services = services
         scheduler_task: asyncio.Task[None] | None = None
         if plan is not None:
@@ -102,6 +109,7 @@ def create_app(
             await rounds.stop()
             if client is None:
                 await fedi.aclose()
+            await reads.close()
             await db.close()
 
     app = FastAPI(

@@ -455,7 +455,8 @@ async def report(
     ids = await read_report_ids(request, accounts)
     pairs: list[tuple[AccountRecord, SampleRecord | None]]
     if ids is None:
-        pairs, previous = await _every_account(repo)
+        # Every account: on the read worker's loop, off the one answering other requests.
+        pairs, previous = await services.reads.run(_every_account)
     else:
         chosen: list[AccountRecord] = []
         for value in ids:

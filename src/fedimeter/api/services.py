@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from fedimeter.api.worker import ReadWorker
     from fedimeter.clock import Clock
     from fedimeter.config import Settings
     from fedimeter.delivery import Deliverer
@@ -29,4 +30,6 @@ class Services:
     rounds: RoundManager
     clock: Clock
     deliverer: Deliverer
+    #: Where reports over many accounts are made, off the loop that answers requests.
+    reads: ReadWorker
     scheduler: Scheduler | None = None
