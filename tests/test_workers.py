@@ -15,7 +15,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import func, select
@@ -51,7 +51,7 @@ def pg_url(postgres_server: PostgresServer) -> str:
     return normalise_database_url(_create_database(postgres_server))
 
 
-def _settings(url: str, **overrides: object) -> Settings:
+def _settings(url: str, **overrides: Any) -> Settings:  # noqa: ANN401 - settings values
     return load_settings(
         database_url=url,
         allow_private_addresses=True,
