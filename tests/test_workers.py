@@ -51,7 +51,7 @@ def pg_url(postgres_server: PostgresServer) -> str:
     return normalise_database_url(_create_database(postgres_server))
 
 
-def _settings(url: str, **overrides: Any) -> Settings:  # noqa: ANN401 - settings values
+def _settings(url: str, **overrides: Any) -> Settings:
     return load_settings(
         database_url=url,
         allow_private_addresses=True,
