@@ -421,6 +421,53 @@ class Repository:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _record(SampleRecord, row)
 
+    async def data_version(self) -> tuple[object, ...]:
+        """A cheap fingerprint that changes whenever accounts or their samples may have.
+
+        Rounds touch their heartbeat with every commit; adding, removing and state changes
+        move the accounts' count, newest id or newest state change. Caches of derived views
+        (the dashboard's overview) compare it instead of reading the samples again.
+        """
+        stmt = select(
+            select(func.max(runs.c.heartbeat_at)).scalar_subquery().label("rounds"),
+            select(func.count()).select_from(accounts).scalar_subquery().label("n"),
+            select(func.max(accounts.c.id)).scalar_subquery().label("newest"),
+            select(func.max(accounts.c.state_changed_at)).scalar_subquery().label("changed"),
+        )
+        async with self.db.connect() as conn:
+            return tuple((await conn.execute(stmt)).one())
+
+    async def samples_at_or_before(
+        self, moment: datetime, states: Collection[AccountState] | None = None
+    ) -> dict[int, SampleRecord]:
+        """Each account's newest sample taken at or before ``moment``, by account id.
+
+        Accounts in ``states`` (all but untracked by default) with no such sample are left
+        out. One index seek per account, as ``list_accounts``: the overview's 1, 7 and
+        30-day changes cost three of these, however long the history.
+        """
+        older = account_samples.alias("older")
+        taken = (
+            select(func.max(older.c.taken_at))
+            .where(older.c.account_id == accounts.c.id, older.c.taken_at <= moment)
+            .correlate(accounts)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(*_SAMPLE_COLUMNS)
+            .select_from(accounts)
+            .join(
+                account_samples,
+                and_(
+                    account_samples.c.account_id == accounts.c.id,
+                    account_samples.c.taken_at == taken,
+                ),
+            )
+            .where(accounts.c.state.in_(_state_values(states)))
+        )
+        async with self.db.connect() as conn:
+            return {row[0]: SampleRecord(*row) for row in await conn.execute(stmt)}
+
     async def histories(
         self, account_ids: Collection[int] | None, since: datetime, until: datetime
     ) -> dict[int, list[SampleRecord]]:
