@@ -28,9 +28,10 @@ def api(
     clock: Callable[[], datetime] | None = None,
     client: tuple[str, int] = LOCAL,
     headers: dict[str, str] | None = None,
+    base_url: str = "http://testserver",
 ) -> Iterator[TestClient]:
     """The app without its scheduler, started (lifespan run) and stopped around the block."""
     kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
     app = create_app(settings, schedule=False, **kwargs)
-    with TestClient(app, client=client, headers=headers) as http:
+    with TestClient(app, client=client, headers=headers, base_url=base_url) as http:
         yield http

@@ -29,12 +29,19 @@ class Overview:
     """Overview rows of ``repo``'s accounts, cached per data version."""
 
     def __init__(self, repo: Repository, clock: Clock) -> None:
-        """Read from ``repo``; changes are measured back from ``clock()``."""
+        """Read from ``repo``; changes are measured back from the newest sample.
+
+        The newest sample is the last round's (``clock()`` when there is none): when rounds
+        stopped a while ago (a demo database, collection paused), the changes and sparklines
+        still show the last days that were measured, not empty weeks since.
+        """
         self.repo = repo
         self.clock = clock
         self._version: tuple[object, ...] | None = None
         self._day: object = None
         self._rows: Sequence[AccountRow] = ()
+        #: What changes are measured back from: the newest sample's time.
+        self.reference = clock()
         self._lock = asyncio.Lock()
         self.builds = 0
 
@@ -50,7 +57,10 @@ class Overview:
             if version == self._version and day == self._day:
                 return self._rows
             listing = await self.repo.list_accounts()
-            moments = baseline_moments(now)
+            self.reference = max(
+                (latest.taken_at for _, latest in listing if latest is not None), default=now
+            )
+            moments = baseline_moments(self.reference)
             baselines = {
                 days: await self.repo.samples_at_or_before(moments[days]) for days in PERIODS
             }

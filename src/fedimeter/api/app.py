@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from fedimeter import __version__
+from fedimeter import __version__, web
 from fedimeter.api import compat, health, metrics, v1
 from fedimeter.api.errors import install_error_handlers
 from fedimeter.api.services import Services
@@ -126,4 +126,5 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(compat.router)
     app.include_router(metrics.router)
+    web.install(app, settings)
     return app

@@ -1,0 +1,287 @@
+"""The dashboard's routes: the overview, signing in and out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from fedimeter.api.deps import get_services
+from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
+from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
+from fedimeter.domain.report_render import format_count, format_signed
+from fedimeter.overview import Overview
+from fedimeter.web.auth import COOKIE, WebAuth
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from fedimeter.api.services import Services
+    from fedimeter.config import Settings
+    from fedimeter.domain.overview import AccountRow
+    from fedimeter.storage.records import SampleRecord
+
+__all__ = ["install"]
+
+STATIC = Path(__file__).parent / "static"
+#: Everything the pages load comes from this server; scripts only from files (no inline code).
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PER_PAGE = (25, 50, 100, 200)
+#: Days of followers drawn in each overview row's sparkline.
+SPARK_DAYS = 30
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class WebState:
+    """What the pages share: templates, sessions, and the cached overview."""
+
+    auth: WebAuth
+    templates: Environment
+    overview: Overview | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rows_source(self, services: Services) -> Overview:
+        """The overview over the app's repository (made on first use)."""
+        if self.overview is None:
+            self.overview = Overview(services.repo, services.clock)
+        return self.overview
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Serve the dashboard's pages and static files on ``app``."""
+    templates = Environment(
+        loader=PackageLoader("fedimeter.web", "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    templates.filters["count"] = format_count
+    templates.filters["signed"] = format_signed
+    app.state.web = WebState(WebAuth(settings), templates)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)
+
+
+def _web(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
+
+
+def _render(
+    request: Request, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
+    """A page from ``template``, with the session (made if missing) and its CSRF token."""
+    web = _web(request)
+    session = request.cookies.get(COOKIE)
+    fresh = web.auth.session_role(session) is None
+    if fresh:
+        session = web.auth.new_session("guest")
+    assert session is not None  # noqa: S101 - made just above
+    role = web.auth.session_role(session)
+    body = web.templates.get_template(template).render(
+        request=request,
+        role=role,
+        can_write=web.auth.can_write(request),
+        signed_in=role in {"read", "write"},
+        csrf=web.auth.csrf_token(session),
+        **context,
+    )
+    response = HTMLResponse(body, status_code=status_code)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    if fresh:
+        web.auth.set_cookie(response, session)
+    return response
+
+
+def _sign_in_first(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+
+# -- the overview --------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(
+    request: Request,
+    *,
+    q: Annotated[str, Query(max_length=200)] = "",
+    server: Annotated[str, Query(max_length=300)] = "",
+    sort: Annotated[str, Query()] = "followers",
+    order: Annotated[str, Query()] = "desc",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per: Annotated[int, Query()] = 50,
+) -> Response:
+    """Every tracked account at a glance: counts, changes, a sparkline, state."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    source = web.rows_source(services)
+    rows = await source.rows()
+    sort_key: SortKey = sort if sort in SORT_KEYS else "followers"  # type: ignore[assignment]
+    descending = order != "asc"
+    per_page = per if per in PER_PAGE else 50
+    chosen = select_rows(
+        rows,
+        text=q,
+        server=server,
+        sort=sort_key,
+        descending=descending,
+        page=page,
+        per_page=per_page,
+    )
+    now = services.clock()
+    sparks = await _sparklines(services, chosen.rows, source.reference)
+    servers = sorted({r.account.instance_host for r in rows})
+    query = {"q": q, "server": server, "sort": sort_key, "order": "desc" if descending else "asc"}
+    return _render(
+        request,
+        "overview.html",
+        title="Accounts",
+        page=chosen,
+        sparks=sparks,
+        servers=servers,
+        periods=PERIODS,
+        query=query,
+        per_page=per_page,
+        per_page_choices=PER_PAGE,
+        link=lambda **changes: _link("/", {**query, "per": per_page, **changes}),
+        sort_link=lambda key: _sort_link(query, per_page, key, sort_key, descending=descending),
+        sorted_by=sort_key,
+        descending=descending,
+        today=now.date(),
+        reference=source.reference,
+        stale=now - source.reference > timedelta(days=2),
+    )
+
+
+def _link(path: str, params: dict[str, Any]) -> str:
+    kept = {k: v for k, v in params.items() if v not in {"", None}}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def _sort_link(
+    query: dict[str, str], per_page: int, key: str, current: str, *, descending: bool
+) -> str:
+    """Sorting by ``key``: descending first, ascending when it is already descending."""
+    order = "asc" if key == current and descending else "desc"
+    if key in {"account", "server"} and key != current:
+        order = "asc"  # names read best A to Z first
+    return _link("/", {**query, "sort": key, "order": order, "per": per_page, "page": 1})
+
+
+async def _sparklines(
+    services: Services, rows: Sequence[AccountRow], until: datetime
+) -> dict[int, dict[str, Any]]:
+    """Each shown account's followers over SPARK_DAYS days to ``until``, placed for an SVG."""
+    ids = [r.account.id for r in rows if r.latest is not None]
+    if not ids:
+        return {}
+    histories = await services.repo.histories(ids, until - timedelta(days=SPARK_DAYS), until)
+    sparks: dict[int, dict[str, Any]] = {}
+    for account_id, samples in histories.items():
+        sparks[account_id] = _spark(samples)
+    return sparks
+
+
+def _spark(samples: Sequence[SampleRecord]) -> dict[str, Any]:
+    values = [(s.taken_at, s.followers) for s in samples]
+    placed = sparkline_points(values)
+    first, last = values[0][1], values[-1][1]
+    return {
+        "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in placed),
+        "end": placed[-1],
+        "label": (
+            f"followers from {format_count(first)} to {format_count(last)}"
+            if len(values) > 1
+            else f"followers: {format_count(last)}"
+        ),
+        "width": SPARKLINE_WIDTH,
+        "height": SPARKLINE_HEIGHT,
+        "rising": last > first,
+        "falling": last < first,
+    }
+
+
+# -- signing in and out --------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query name
+    """The sign-in form: the API token (to change things) or the read token (to look)."""
+    return _render(request, "login.html", title="Sign in", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=1000)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002 - the form field's name
+) -> Response:
+    """Check the token; on success, a new session cookie and back to where the user was."""
+    web = _web(request)
+    target = _safe_next(next)
+    if not web.auth.csrf_ok(request, csrf):
+        return _render(
+            request,
+            "login.html",
+            status_code=403,
+            title="Sign in",
+            next=target,
+            error="The form expired or came from another site. Please try again.",
+        )
+    role = web.auth.sign_in(token)
+    if role is None:
+        return _render(
+            request,
+            "login.html",
+            status_code=401,
+            title="Sign in",
+            next=target,
+            error="That is neither the API token nor the read token.",
+        )
+    response = RedirectResponse(target, status_code=303)
+    web.auth.set_cookie(response, web.auth.new_session(role))
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """End the session (a guest session replaces it)."""
+    web = _web(request)
+    if not web.auth.csrf_ok(request, csrf):
+        return _render(
+            request,
+            "message.html",
+            status_code=403,
+            title="Not signed out",
+            message="The form expired or came from another site. Please try again.",
+        )
+    response = RedirectResponse("/", status_code=303)
+    web.auth.set_cookie(response, web.auth.new_session("guest"))
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

@@ -1,0 +1,176 @@
+"""The dashboard's pages through the app (no browser): content, escaping, sessions, CSRF."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apihelpers import REMOTE, api, api_settings
+from fedimeter.config import Settings
+from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
+from fedimeter.storage.records import NewSample, RunProgress
+from fedimeter.storage.repository import Repository
+
+NOW = datetime(2026, 3, 31, 3, 0, 30, tzinfo=UTC)
+DAY = timedelta(days=1)
+TOKEN = "a-write-token-0123456789"
+READ = "a-read-token-0123456789"
+
+
+async def _seed(repo: Repository, n: int = 3, display: str = "") -> None:
+    """``n`` accounts with 31 days of samples; user0 gains 2 followers a day, user1 loses 1."""
+    run, _ = await repo.start_run(NOW - 40 * DAY, "test:1", lambda _r: False)
+    for i in range(n):
+        resolved = ResolvedAccount(
+            handle=Handle(f"user{i}", "example.org"),
+            home=InstanceAddress("social.example" if i % 2 == 0 else "other.example"),
+            remote_id=str(i),
+            display_name=display if (display and i == 0) else f"User {i}",
+        )
+        account = await repo.add_account(resolved, NOW - 40 * DAY)
+        slope = {0: 2, 1: -1}.get(i, 0)
+        samples = [
+            NewSample(account.id, NOW - d * DAY, 100 + slope * (30 - d), 10, 500, None)
+            for d in range(31)
+        ]
+        await repo.commit_batch(run.id, NOW, RunProgress(), samples=samples)
+    await repo.finish_run(run.id, NOW, RunProgress())
+
+
+#: The session cookie is Secure: browsers send it on https and on loopback, httpx on https.
+HTTPS = "https://testserver"
+
+
+def _settings(settings: Settings, **overrides: object) -> Settings:
+    return api_settings(settings, **overrides)
+
+
+async def test_the_overview_shows_counts_changes_and_sparklines(
+    repo: Repository, settings: Settings
+) -> None:
+    """Latest followers, coloured changes over 1/7/30 days, a sparkline per account."""
+    await _seed(repo)
+    with api(_settings(settings), clock=lambda: NOW) as http:
+        page = http.get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert "user0@example.org" in html
+    assert '<span class="up"><span class="sr">up </span>+2</span>' in html  # 1 day
+    assert "+14" in html  # 7 days
+    assert "+60" in html  # 30 days
+    assert '<span class="down"><span class="sr">down </span>-7</span>' in html
+    assert html.count('<svg class="spark') == 3
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    cookie = page.headers["set-cookie"]
+    for flag in ("HttpOnly", "Secure", "SameSite=strict"):
+        assert flag.lower() in cookie.lower()
+
+
+async def test_remote_text_is_escaped(repo: Repository, settings: Settings) -> None:
+    """A display name is text a remote server controls: never markup."""
+    await _seed(repo, n=1, display='<script>alert("x")</script>')
+    with api(_settings(settings), clock=lambda: NOW) as http:
+        html = http.get("/").text
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+async def test_sorting_filtering_and_pages(repo: Repository, settings: Settings) -> None:
+    """Column links sort; the search box and server list filter; pages move on."""
+    await _seed(repo, n=7)
+    with api(_settings(settings), clock=lambda: NOW) as http:
+        by_name = http.get("/", params={"sort": "account", "order": "asc", "per": 25}).text
+        handles = re.findall(r'class="handle">([^<]+)<', by_name)
+        assert handles == sorted(handles)
+        assert len(handles) == 7
+        found = http.get("/", params={"q": "USER3"}).text
+        assert re.findall(r'class="handle">([^<]+)<', found) == ["user3@example.org"]
+        assert "1 of 7 accounts match" in found
+        other = http.get("/", params={"server": "other.example"}).text
+        assert len(re.findall(r'class="handle">', other)) == 3
+        first = http.get("/", params={"per": 25, "sort": "followers"}).text
+        assert re.findall(r'class="handle">([^<]+)<', first)[0] == "user0@example.org"
+        many = http.get("/", params={"per": 999}).text  # not a choice: the default
+        assert 'value="50" selected' in many
+
+
+async def test_reads_need_signing_in_when_a_read_token_is_set(
+    repo: Repository, settings: Settings
+) -> None:
+    """With a read token: redirected to sign in; a wrong token is refused; the right one works."""
+    await _seed(repo, n=1)
+    config = _settings(settings, api_token=TOKEN, read_token=READ)
+    with api(config, clock=lambda: NOW, base_url=HTTPS) as http:
+        away = http.get("/?q=user", follow_redirects=False)
+        assert away.status_code == 303
+        assert away.headers["location"] == "/login?next=%2F%3Fq%3Duser"
+        form = http.get("/login?next=/")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        wrong = http.post("/login", data={"token": "nope", "csrf": csrf[1], "next": "/"})
+        assert wrong.status_code == 401
+        assert "neither the API token nor the read token" in wrong.text
+        right = http.post(
+            "/login",
+            data={"token": READ, "csrf": csrf[1], "next": "/?q=user"},
+            follow_redirects=False,
+        )
+        assert right.status_code == 303
+        assert right.headers["location"] == "/?q=user"
+        page = http.get("/")
+        assert page.status_code == 200
+        assert "read only" in page.text
+
+
+async def test_forms_need_their_csrf_token_and_the_same_site(settings: Settings) -> None:
+    """No token, a token of another session, or another site's Origin: refused."""
+    with api(_settings(settings, api_token=TOKEN), base_url=HTTPS) as http:
+        http.get("/login")
+        assert http.post("/login", data={"token": TOKEN}).status_code == 403
+        assert http.post("/login", data={"token": TOKEN, "csrf": "0" * 64}).status_code == 403
+        csrf = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+        assert csrf is not None
+        other_site = http.post(
+            "/login",
+            data={"token": TOKEN, "csrf": csrf[1]},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert other_site.status_code == 403
+        ok = http.post("/login", data={"token": TOKEN, "csrf": csrf[1]}, follow_redirects=False)
+        assert ok.status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "\\\\evil", "x"])
+def test_sign_in_never_redirects_off_site(settings: Settings, target: str) -> None:
+    """``next`` is a path on this site or nothing."""
+    with api(_settings(settings, api_token=TOKEN), client=REMOTE, base_url=HTTPS) as http:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+        assert csrf is not None
+        done = http.post(
+            "/login",
+            data={"token": TOKEN, "csrf": csrf[1], "next": target},
+            follow_redirects=False,
+        )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/"
+
+
+def test_static_files_and_the_vendored_chart_library(settings: Settings) -> None:
+    """The stylesheet and uPlot come from this server, with uPlot's licence beside it."""
+    with api(_settings(settings)) as http:
+        assert http.get("/static/app.css").status_code == 200
+        script = http.get("/static/vendor/uplot/uPlot.iife.min.js")
+        assert script.status_code == 200
+        assert "uPlot" in script.text
+        assert "MIT" in http.get("/static/vendor/uplot/LICENSE").text
+        assert http.get("/static/../pyproject.toml").status_code == 404
+
+
+def test_an_empty_database_says_how_to_start(settings: Settings) -> None:
+    """No account yet: a sentence with the command, not an empty table."""
+    with api(_settings(settings)) as http:
+        html = http.get("/").text
+    assert "No account is tracked yet" in html
+    assert "<table" not in html
