@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -174,3 +175,50 @@ def test_an_empty_database_says_how_to_start(settings: Settings) -> None:
         html = http.get("/").text
     assert "No account is tracked yet" in html
     assert "<table" not in html
+
+
+def _chart(html: str) -> dict[str, list[int]]:
+    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html)
+    assert found is not None
+    data: dict[str, list[int]] = json.loads(found[1])
+    return data
+
+
+async def test_an_accounts_page_charts_the_chosen_period(
+    repo: Repository, settings: Settings
+) -> None:
+    """The chart's points follow the period links and custom dates; bad dates say why."""
+    await _seed(repo, n=1)
+    with api(_settings(settings), clock=lambda: NOW) as http:
+        month = http.get("/accounts/1")
+        assert month.status_code == 200
+        data = _chart(month.text)
+        assert len(data["t"]) == 31  # the period's 30 days, both ends included
+        assert data["followers"][-1] == 160
+        assert "+60" in month.text  # the period's report: 100 -> 160
+        week = _chart(http.get("/accounts/1?period=7d").text)
+        assert len(week["t"]) == 8
+        assert len(_chart(http.get("/accounts/1?period=all").text)["t"]) == 31
+        custom = http.get("/accounts/1", params={"from": "2026-03-20", "to": "2026-03-25"})
+        assert [datetime.fromtimestamp(t, UTC).day for t in _chart(custom.text)["t"]] == [
+            20,
+            21,
+            22,
+            23,
+            24,
+            25,
+        ]
+        bad = http.get("/accounts/1", params={"from": "March"})
+        assert bad.status_code == 422
+        assert "Dates are written 2026-03-01." in bad.text
+        backwards = http.get("/accounts/1", params={"from": "2026-03-25", "to": "2026-03-20"})
+        assert "The start is after the end." in backwards.text
+        links = month.text
+        assert (
+            "/api/v1/accounts/1/samples?since=2026-03-01&amp;until=2026-03-31&amp;format=csv"
+            in links
+        )
+        assert "/api/v1/accounts/1/graph.svg?" in links
+        missing = http.get("/accounts/999")
+        assert missing.status_code == 404
+        assert "No account has the id 999." in missing.text

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import Path as Path_
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -17,12 +19,13 @@ from fedimeter.api.deps import get_services
 from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
+from fedimeter.errors import NotTracked
 from fedimeter.overview import Overview
+from fedimeter.reporting import make_report
 from fedimeter.web.auth import COOKIE, WebAuth
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     from fedimeter.api.services import Services
     from fedimeter.config import Settings
@@ -218,6 +221,129 @@ def _spark(samples: Sequence[SampleRecord]) -> dict[str, Any]:
         "rising": last > first,
         "falling": last < first,
     }
+
+
+# -- one account ----------------------------------------------------------------------------
+
+#: The period links of an account's page: name, days (None: all).
+PERIOD_CHOICES: tuple[tuple[str, int | None], ...] = (
+    ("7d", 7),
+    ("30d", 30),
+    ("90d", 90),
+    ("1y", 365),
+    ("all", None),
+)
+METRIC_NAMES = (("followers", "Followers"), ("following", "Following"), ("statuses", "Posts"))
+
+
+@router.get("/accounts/{account_id}", response_class=HTMLResponse)
+async def account_page(
+    request: Request,
+    account_id: Annotated[int, Path_(ge=1, le=2**31 - 1)],
+    *,
+    period: Annotated[str, Query(max_length=10)] = "30d",
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> Response:
+    """An account over a period: an interactive chart, the period's report, downloads."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    try:
+        account = await services.repo.get_account(account_id)
+    except NotTracked:
+        return _render(
+            request,
+            "message.html",
+            status_code=404,
+            title="No such account",
+            message=f"No account has the id {account_id}.",
+        )
+    latest = await services.repo.sample_at_or_before(account.id)
+    until = latest.taken_at if latest is not None else services.clock()
+    chosen, since, until, error = _period(period, start, end, until)
+    samples = await services.repo.samples(account.id, since, until)
+    report = await make_report(
+        services.repo,
+        since=since if since is not None else account.added_at,
+        until=until,
+        now=services.clock(),
+        accounts=[account],
+    )
+    line = report.accounts[0] if report.accounts else None
+    span = {
+        "since": since.date().isoformat() if since is not None else "",
+        "until": until.date().isoformat(),
+    }
+    return _render(
+        request,
+        "account.html",
+        status_code=422 if error else 200,
+        title=account.display_name or str(account.handle),
+        account=account,
+        profile_url=_safe_url(account.url),
+        latest=latest,
+        line=line,
+        samples=samples,
+        chart=_chart_json(samples),
+        metrics=METRIC_NAMES,
+        periods=[(name, f"?period={name}") for name, _ in PERIOD_CHOICES],
+        chosen=chosen,
+        start=start,
+        end=end,
+        error=error,
+        span=span,
+        downloads=_downloads(account.id, span),
+    )
+
+
+def _period(
+    period: str, start: str, end: str, newest: datetime
+) -> tuple[str, datetime | None, datetime, str | None]:
+    """The chosen period's name, start (None: all) and end; an error for bad custom dates."""
+    if start or end:
+        try:
+            first = date.fromisoformat(start) if start else None
+            last = date.fromisoformat(end) if end else newest.date()
+        except ValueError:
+            return "30d", newest - timedelta(days=30), newest, "Dates are written 2026-03-01."
+        if first is not None and first > last:
+            return "30d", newest - timedelta(days=30), newest, "The start is after the end."
+        since = None if first is None else datetime.combine(first, time.min, tzinfo=UTC)
+        until = datetime.combine(last, time.max, tzinfo=UTC)
+        return "custom", since, until, None
+    days = dict(PERIOD_CHOICES).get(period, 30)
+    name = period if period in dict(PERIOD_CHOICES) else "30d"
+    return name, (None if days is None else newest - timedelta(days=days)), newest, None
+
+
+def _chart_json(samples: Sequence[SampleRecord]) -> str:
+    """The samples as columns for uPlot: Unix seconds, then one list per metric."""
+    data = {
+        "t": [int(s.taken_at.timestamp()) for s in samples],
+        "followers": [s.followers for s in samples],
+        "following": [s.following for s in samples],
+        "statuses": [s.statuses for s in samples],
+    }
+    # Inside <script type="application/json">: "</" must not close the element.
+    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _downloads(account_id: int, span: dict[str, str]) -> list[tuple[str, str]]:
+    base = f"/api/v1/accounts/{account_id}"
+    period = {k: v for k, v in span.items() if v}
+    return [
+        ("Samples (CSV)", _link(f"{base}/samples", {**period, "format": "csv"})),
+        ("Samples (JSON)", _link(f"{base}/samples", period)),
+        ("Graph (PNG)", _link(f"{base}/graph.png", {**period, "metric": "combined"})),
+        ("Graph (SVG)", _link(f"{base}/graph.svg", {**period, "metric": "combined"})),
+    ]
+
+
+def _safe_url(url: str) -> str | None:
+    """A remote server's profile URL, only if it is plain http(s)."""
+    return url if url.startswith(("https://", "http://")) else None
 
 
 # -- signing in and out --------------------------------------------------------------------
