@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import pytest
 from apihelpers import REMOTE, api, api_settings
 from fedimeter.config import Settings
 from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
+from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.records import NewSample, RunProgress
 from fedimeter.storage.repository import Repository
 
@@ -222,3 +224,97 @@ async def test_an_accounts_page_charts_the_chosen_period(
         missing = http.get("/accounts/999")
         assert missing.status_code == 404
         assert "No account has the id 999." in missing.text
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found[1]
+
+
+async def test_adding_accounts_from_the_form_and_a_follows_export(settings: Settings) -> None:
+    """Handles typed and a follows CSV are tracked; each line says what happened."""
+    world = SimFediverse(seed=7)
+    home = world.add_instance("home", rate_limit=None)
+    alice, bob, carol = (home.add_account(n) for n in ("alice", "bob", "carol"))
+    async with world.serving():
+        export = f"Account address,Show boosts\n{bob.acct},true\n{carol.acct},true\n"
+        with api(_settings(settings), base_url=HTTPS) as http:
+            csrf = _csrf(http.get("/manage").text)
+            done = await asyncio.to_thread(
+                http.post,
+                "/manage/add",
+                data={"csrf": csrf, "handles": f"@{alice.acct}, nobody@{home.domain}"},
+                files={"follows": ("following_accounts.csv", export, "text/csv")},
+            )
+            assert done.status_code == 200
+            assert "3 added, 1 failed" in done.text
+            assert f"nobody@{home.domain}:" in done.text
+            listed = http.get("/").text
+            assert all(a.acct.split("@")[0] in listed for a in (alice, bob, carol))
+            again = await asyncio.to_thread(
+                http.post, "/manage/add", data={"csrf": csrf, "handles": f"@{bob.acct}"}
+            )
+            assert "0 added, 1 already tracked" in again.text
+            nothing = http.post("/manage/add", data={"csrf": csrf, "handles": " , "})
+            assert nothing.status_code == 422
+            assert "Type at least one handle" in nothing.text
+            forged = http.post("/manage/add", data={"handles": "@x@example.org"})
+            assert forged.status_code == 403
+
+
+async def test_removing_asks_first_and_keeps_or_deletes_the_history(
+    repo: Repository, settings: Settings
+) -> None:
+    """A confirmation page; then untracked with history, or deleted with it."""
+    await _seed(repo, n=2)
+    with api(_settings(settings), clock=lambda: NOW, base_url=HTTPS) as http:
+        assert 'href="/accounts/1/remove"' in http.get("/accounts/1").text
+        confirm = http.get("/accounts/1/remove")
+        assert "Remove @user0@example.org?" in confirm.text
+        assert "31 samples" in confirm.text
+        csrf = _csrf(confirm.text)
+        assert http.post("/accounts/1/remove", data={}).status_code == 403
+        kept = http.post("/accounts/1/remove", data={"csrf": csrf})
+        assert "its history is kept" in kept.text
+        gone = http.post("/accounts/2/remove", data={"csrf": csrf, "purge": "yes"})
+        assert "its 31 samples were deleted" in gone.text
+        assert "No account is tracked yet" in http.get("/").text
+    assert len(await repo.samples(1, None, None)) == 31
+    assert await repo.samples(2, None, None) == []
+
+
+async def test_without_the_api_token_nothing_can_be_changed(
+    repo: Repository, settings: Settings
+) -> None:
+    """From another machine, not signed in: every change leads to signing in, none happens."""
+    await _seed(repo, n=1)
+    config = _settings(settings, api_token=TOKEN)
+    with api(config, clock=lambda: NOW, client=REMOTE, base_url=HTTPS) as http:
+        page = http.get("/")
+        assert 'href="/manage"' not in page.text
+        assert "/remove" not in http.get("/accounts/1").text
+        csrf = _csrf(http.get("/login").text)
+        for path, data in (
+            ("/manage/add", {"csrf": csrf, "handles": "@x@example.org"}),
+            ("/accounts/1/remove", {"csrf": csrf, "purge": "yes"}),
+        ):
+            answer = http.post(path, data=data, follow_redirects=False)
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/login?next=")
+        assert http.get("/manage", follow_redirects=False).status_code == 303
+        assert http.get("/accounts/1/remove", follow_redirects=False).status_code == 303
+    # Signed in with the read token: still no change.
+    config = _settings(settings, api_token=TOKEN, read_token=READ)
+    with api(config, clock=lambda: NOW, client=REMOTE, base_url=HTTPS) as http:
+        csrf = _csrf(http.get("/login").text)
+        signed = http.post("/login", data={"token": READ, "csrf": csrf}, follow_redirects=False)
+        assert signed.status_code == 303
+        csrf = _csrf(http.get("/").text)  # the sign-out form of the new session
+        refused = http.post(
+            "/accounts/1/remove", data={"csrf": csrf, "purge": "yes"}, follow_redirects=False
+        )
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/login?next=")
+    assert len(await repo.samples(1, None, None)) == 31
+    assert (await repo.get_account(1)).state.value == "active"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as Path_
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,9 +20,10 @@ from fedimeter.api.deps import get_services
 from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
-from fedimeter.errors import NotTracked
+from fedimeter.errors import InvalidInput, NotTracked
 from fedimeter.overview import Overview
 from fedimeter.reporting import make_report
+from fedimeter.tracking import add_accounts, parse_follows_csv, summarise
 from fedimeter.web.auth import COOKIE, WebAuth
 
 if TYPE_CHECKING:
@@ -253,13 +255,7 @@ async def account_page(
     try:
         account = await services.repo.get_account(account_id)
     except NotTracked:
-        return _render(
-            request,
-            "message.html",
-            status_code=404,
-            title="No such account",
-            message=f"No account has the id {account_id}.",
-        )
+        return _no_account(request, account_id)
     latest = await services.repo.sample_at_or_before(account.id)
     until = latest.taken_at if latest is not None else services.clock()
     chosen, since, until, error = _period(period, start, end, until)
@@ -344,6 +340,171 @@ def _downloads(account_id: int, span: dict[str, str]) -> list[tuple[str, str]]:
 def _safe_url(url: str) -> str | None:
     """A remote server's profile URL, only if it is plain http(s)."""
     return url if url.startswith(("https://", "http://")) else None
+
+
+# -- managing the list ----------------------------------------------------------------------
+
+#: At most this many handles per submission (each costs a request or two to resolve).
+MAX_HANDLES = 2000
+#: The largest follows export accepted (Mastodon's for 10,000 follows is about 600 KB).
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def _write_refused(request: Request) -> Response | None:
+    """A sign-in redirect (or a 403 page) unless the request may change things."""
+    web = _web(request)
+    if web.auth.can_write(request):
+        return None
+    if web.auth.has_api_token:
+        return _sign_in_first(request)
+    return _render(  # pragma: no cover - without an API token the server is loopback-only
+        request,
+        "message.html",
+        status_code=403,
+        title="Not allowed",
+        message="Changes are allowed from this machine only.",
+    )
+
+
+@router.get("/manage", response_class=HTMLResponse)
+async def manage(request: Request) -> Response:
+    """Add accounts (handles, or Mastodon's follows export); remove them from their pages."""
+    refused = _write_refused(request)
+    if refused is not None:
+        return refused
+    return _render(request, "manage.html", title="Add accounts", outcomes=None, error=None)
+
+
+@router.post("/manage/add", response_class=HTMLResponse)
+async def add(
+    request: Request,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    handles: Annotated[str, Form(max_length=200_000)] = "",
+    follows: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Track every handle typed and every account of an uploaded follows export."""
+    refused = _write_refused(request)
+    if refused is not None:
+        return refused
+    web = _web(request)
+    if not web.auth.csrf_ok(request, csrf):
+        return _manage_error(
+            request, "The form expired or came from another site. Try again.", status_code=403
+        )
+    texts, error = await _handles_given(handles, follows)
+    if error is not None:
+        return _manage_error(request, error)
+    services = get_services(request)
+    outcomes = await add_accounts(
+        services.repo,
+        services.client,
+        texts,
+        default_scheme=services.settings.default_scheme,
+        clock=services.clock,
+    )
+    web.rows_source(services).invalidate()
+    return _render(
+        request,
+        "manage.html",
+        title="Add accounts",
+        outcomes=outcomes,
+        summary=summarise(outcomes),
+        error=None,
+    )
+
+
+async def _handles_given(handles: str, follows: UploadFile | None) -> tuple[list[str], str | None]:
+    """The handles typed and those of the uploaded export, once each; or why there are none."""
+    texts = [t for t in re.split(r"[\s,]+", handles) if t]
+    if follows is not None and follows.filename:
+        content = await follows.read(MAX_UPLOAD_BYTES + 1)
+        if len(content) > MAX_UPLOAD_BYTES:
+            return [], "The file is larger than 2 MB: is it a follows export?"
+        try:
+            texts += parse_follows_csv(content.decode("utf-8", errors="replace"))
+        except InvalidInput as exc:
+            return [], f"The file could not be read: {exc}."
+    texts = list(dict.fromkeys(texts))
+    if not texts:
+        return [], "Type at least one handle, or choose a follows export."
+    if len(texts) > MAX_HANDLES:
+        return [], f"{len(texts)} handles at once is too many: at most {MAX_HANDLES}."
+    return texts, None
+
+
+def _manage_error(request: Request, message: str, status_code: int = 422) -> Response:
+    return _render(
+        request,
+        "manage.html",
+        status_code=status_code,
+        title="Add accounts",
+        outcomes=None,
+        error=message,
+    )
+
+
+@router.get("/accounts/{account_id}/remove", response_class=HTMLResponse)
+async def confirm_remove(
+    request: Request, account_id: Annotated[int, Path_(ge=1, le=2**31 - 1)]
+) -> Response:
+    """Ask before removing: keep the history, or delete it too."""
+    refused = _write_refused(request)
+    if refused is not None:
+        return refused
+    services = get_services(request)
+    try:
+        account = await services.repo.get_account(account_id)
+    except NotTracked:
+        return _no_account(request, account_id)
+    samples = await services.repo.samples(account.id, None, None)
+    return _render(
+        request, "remove.html", title="Remove an account", account=account, samples=len(samples)
+    )
+
+
+@router.post("/accounts/{account_id}/remove", response_class=HTMLResponse)
+async def remove(
+    request: Request,
+    account_id: Annotated[int, Path_(ge=1, le=2**31 - 1)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    purge: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Stop tracking (history kept), or delete the account and its history with ``purge``."""
+    refused = _write_refused(request)
+    if refused is not None:
+        return refused
+    web = _web(request)
+    if not web.auth.csrf_ok(request, csrf):
+        return _render(
+            request,
+            "message.html",
+            status_code=403,
+            title="Not removed",
+            message="The form expired or came from another site. Please try again.",
+        )
+    services = get_services(request)
+    try:
+        account = await services.repo.get_account(account_id)
+    except NotTracked:
+        return _no_account(request, account_id)
+    if purge == "yes":
+        deleted = await services.repo.delete_account(account.id)
+        message = f"{account.handle} is no longer tracked; its {deleted} samples were deleted."
+    else:
+        await services.repo.untrack_account(account.id, services.clock())
+        message = f"{account.handle} is no longer tracked; its history is kept."
+    web.rows_source(services).invalidate()
+    return _render(request, "message.html", title="Removed", message=message)
+
+
+def _no_account(request: Request, account_id: int) -> Response:
+    return _render(
+        request,
+        "message.html",
+        status_code=404,
+        title="No such account",
+        message=f"No account has the id {account_id}.",
+    )
 
 
 # -- signing in and out --------------------------------------------------------------------
