@@ -318,3 +318,22 @@ async def test_without_the_api_token_nothing_can_be_changed(
         assert refused.headers["location"].startswith("/login?next=")
     assert len(await repo.samples(1, None, None)) == 31
     assert (await repo.get_account(1)).state.value == "active"
+
+
+async def test_the_runs_page_lists_rounds_and_starts_one(
+    repo: Repository, settings: Settings
+) -> None:
+    """Rounds with their figures; the button starts a round (with its CSRF token only)."""
+    run, _ = await repo.start_run(NOW - DAY, "test:1", lambda _r: False)
+    await repo.finish_run(run.id, NOW - DAY, RunProgress(requests=12, rate_limited=0))
+    with api(_settings(settings), clock=lambda: NOW, base_url=HTTPS) as http:
+        page = http.get("/runs")
+        assert page.status_code == 200
+        assert '<span class="badge ok">finished</span>' in page.text
+        assert '<td class="num">12</td>' in page.text
+        assert http.post("/runs", data={}).status_code == 403
+        started = http.post("/runs", data={"csrf": _csrf(page.text)}, follow_redirects=False)
+        assert started.status_code == 303
+        assert started.headers["location"] == "/runs?started=2"
+        assert "Round 2 started" in http.get(started.headers["location"]).text
+    assert len(await repo.list_runs()) == 2

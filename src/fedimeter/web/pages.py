@@ -20,7 +20,7 @@ from fedimeter.api.deps import get_services
 from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
-from fedimeter.errors import InvalidInput, NotTracked
+from fedimeter.errors import InvalidInput, NotTracked, RoundInProgress
 from fedimeter.overview import Overview
 from fedimeter.reporting import make_report
 from fedimeter.tracking import add_accounts, parse_follows_csv, summarise
@@ -340,6 +340,64 @@ def _downloads(account_id: int, span: dict[str, str]) -> list[tuple[str, str]]:
 def _safe_url(url: str) -> str | None:
     """A remote server's profile URL, only if it is plain http(s)."""
     return url if url.startswith(("https://", "http://")) else None
+
+
+# -- rounds -----------------------------------------------------------------------------
+
+#: Failures shown per round on the runs page (the API and `fedimeter runs --id` have all).
+FAILURES_SHOWN = 20
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(request: Request, started: int | None = None) -> Response:
+    """The recent rounds with their figures and failures; a button to start one."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    runs = await services.repo.list_runs(20)
+    failures = await services.repo.run_failures([r.id for r in runs])
+    by_run: dict[int, list[Any]] = {}
+    for failure in failures:
+        by_run.setdefault(failure.run_id, []).append(failure)
+    return _render(
+        request,
+        "runs.html",
+        title="Rounds",
+        runs=runs,
+        failures=by_run,
+        shown=FAILURES_SHOWN,
+        started=started,
+        scheduler=services.scheduler,
+    )
+
+
+@router.post("/runs", response_class=HTMLResponse)
+async def start_round(
+    request: Request, csrf: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """Start a round now (or show the one running)."""
+    refused = _write_refused(request)
+    if refused is not None:
+        return refused
+    web = _web(request)
+    if not web.auth.csrf_ok(request, csrf):
+        return _render(
+            request,
+            "message.html",
+            status_code=403,
+            title="No round started",
+            message="The form expired or came from another site. Please try again.",
+        )
+    services = get_services(request)
+    try:
+        run = await services.rounds.start()
+    except RoundInProgress as exc:
+        return _render(
+            request, "message.html", status_code=409, title="No round started", message=str(exc)
+        )
+    web.rows_source(services).invalidate()
+    return RedirectResponse(f"/runs?started={run.id}", status_code=303)
 
 
 # -- managing the list ----------------------------------------------------------------------
