@@ -12,9 +12,13 @@ import pytest
 from apihelpers import REMOTE, api, api_settings
 from fedimeter.config import Settings
 from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
+from fedimeter.instance_tracking import add_instances
 from fedimeter.simfedi import SimFediverse
+from fedimeter.storage.database import Database
+from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import NewSample, RunProgress
 from fedimeter.storage.repository import Repository
+from simhelpers import sim_client
 
 NOW = datetime(2026, 3, 31, 3, 0, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -337,3 +341,37 @@ async def test_the_runs_page_lists_rounds_and_starts_one(
         assert started.headers["location"] == "/runs?started=2"
         assert "Round 2 started" in http.get(started.headers["location"]).text
     assert len(await repo.list_runs()) == 2
+
+
+async def test_instances_list_and_page(settings: Settings) -> None:
+    """Tracked instances with their figures; an instance's charts and weekly activity."""
+    world = SimFediverse(seed=8)
+    home = world.add_instance("home", rate_limit=None, title="Home <b>town</b>")
+    for name in ("a", "b", "c"):
+        home.add_account(name)
+    config = _settings(settings)
+    async with world.serving(), sim_client(config, world) as client:
+        db = await Database.open(config.database_url)
+        try:
+            added = await add_instances(
+                InstanceStore(db), client, [home.base_url], default_scheme="http"
+            )
+        finally:
+            await db.close()
+        assert [a.status for a in added] == ["added"]
+    with api(config) as http:
+        listing = http.get("/instances")
+        assert listing.status_code == 200
+        assert home.domain in listing.text
+        assert '<span class="badge ok">up</span>' in listing.text
+        assert "mastodon 4.3.2" in listing.text
+        page = http.get("/instances/1?period=all")
+        assert page.status_code == 200
+        data = _chart(page.text)
+        assert len(data["t"]) == 1
+        assert data["users"] == [3]
+        weeks = re.search(r'id="weeks-data">(.*?)</script>', page.text)
+        assert weeks is not None
+        assert len(json.loads(weeks[1])["t"]) >= 12  # the first measurement backfills 12 weeks
+        assert http.get("/instances/99").status_code == 404
+        assert http.get("/instances", params={"q": "nothing-like-it"}).text.count("<tr>") == 0

@@ -21,13 +21,15 @@ from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
 from fedimeter.errors import InvalidInput, NotTracked, RoundInProgress
+from fedimeter.instance_tracking import source_problems
 from fedimeter.overview import Overview
 from fedimeter.reporting import make_report
+from fedimeter.storage.instances import InstanceStore
 from fedimeter.tracking import add_accounts, parse_follows_csv, summarise
 from fedimeter.web.auth import COOKIE, WebAuth
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from fedimeter.api.services import Services
     from fedimeter.config import Settings
@@ -316,13 +318,18 @@ def _period(
 
 def _chart_json(samples: Sequence[SampleRecord]) -> str:
     """The samples as columns for uPlot: Unix seconds, then one list per metric."""
-    data = {
-        "t": [int(s.taken_at.timestamp()) for s in samples],
-        "followers": [s.followers for s in samples],
-        "following": [s.following for s in samples],
-        "statuses": [s.statuses for s in samples],
-    }
-    # Inside <script type="application/json">: "</" must not close the element.
+    return _json_block(
+        {
+            "t": [int(s.taken_at.timestamp()) for s in samples],
+            "followers": [s.followers for s in samples],
+            "following": [s.following for s in samples],
+            "statuses": [s.statuses for s in samples],
+        }
+    )
+
+
+def _json_block(data: object) -> str:
+    """JSON for a <script type="application/json"> element: "</" must not close it."""
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
 
 
@@ -340,6 +347,154 @@ def _downloads(account_id: int, span: dict[str, str]) -> list[tuple[str, str]]:
 def _safe_url(url: str) -> str | None:
     """A remote server's profile URL, only if it is plain http(s)."""
     return url if url.startswith(("https://", "http://")) else None
+
+
+# -- instances ------------------------------------------------------------------------------
+
+INSTANCE_SORTS: dict[str, Callable[[Any], Any]] = {
+    "host": lambda r: r[0].host,
+    "software": lambda r: (r[1].software or "") if r[1] else None,
+    "users": lambda r: r[1].users if r[1] else None,
+    "statuses": lambda r: r[1].statuses if r[1] else None,
+    "active": lambda r: r[1].active_month if r[1] else None,
+    "peers": lambda r: r[1].figures.peers if r[1] else None,
+    "week": lambda r: r[2].statuses if r[2] else None,
+    "up": lambda r: r[1].up if r[1] else None,
+}
+INSTANCE_METRICS = (
+    ("users", "Users"),
+    ("statuses", "Posts"),
+    ("active_month", "Active users (30 days)"),
+    ("peers", "Known servers"),
+)
+WEEK_METRICS = (
+    ("statuses", "Posts a week"),
+    ("logins", "Logins a week"),
+    ("registrations", "Sign-ups a week"),
+)
+
+
+@router.get("/instances", response_class=HTMLResponse)
+async def instances_page(
+    request: Request,
+    *,
+    q: Annotated[str, Query(max_length=200)] = "",
+    sort: Annotated[str, Query()] = "users",
+    order: Annotated[str, Query()] = "desc",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per: Annotated[int, Query()] = 50,
+) -> Response:
+    """Every tracked instance: up or down, users, posts, active users, peers, last week."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    rows = await InstanceStore(services.db).latest()
+    needle = q.strip().casefold()
+    if needle:
+        rows = [r for r in rows if needle in r[0].host.casefold()]
+    key_name = sort if sort in INSTANCE_SORTS else "users"
+    key = INSTANCE_SORTS[key_name]
+    descending = order != "asc"
+    known = sorted((r for r in rows if key(r) is not None), key=lambda r: r[0].host)
+    known.sort(key=key, reverse=descending)
+    ordered = known + sorted((r for r in rows if key(r) is None), key=lambda r: r[0].host)
+    per_page = per if per in PER_PAGE else 50
+    pages = max(1, -(-len(ordered) // per_page))
+    page = min(page, pages)
+    query = {"q": q, "sort": key_name, "order": "desc" if descending else "asc", "per": per_page}
+
+    def sort_link(name: str) -> str:
+        flip = "asc" if name == key_name and descending else "desc"
+        if name == "host" and name != key_name:
+            flip = "asc"
+        return _link("/instances", {**query, "sort": name, "order": flip, "page": 1})
+
+    return _render(
+        request,
+        "instances.html",
+        title="Instances",
+        rows=ordered[(page - 1) * per_page : page * per_page],
+        matched=len(ordered),
+        page=page,
+        pages=pages,
+        query=query,
+        sort_link=sort_link,
+        link=lambda **changes: _link("/instances", {**query, **changes}),
+        sorted_by=key_name,
+        descending=descending,
+    )
+
+
+@router.get("/instances/{instance_id}", response_class=HTMLResponse)
+async def instance_page(
+    request: Request,
+    instance_id: Annotated[int, Path_(ge=1, le=2**31 - 1)],
+    *,
+    period: Annotated[str, Query(max_length=10)] = "90d",
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> Response:
+    """An instance over time: users, posts, active users, known servers, weekly activity."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    store = InstanceStore(services.db)
+    found = [row for row in await store.latest() if row[0].id == instance_id]
+    if not found:
+        return _render(
+            request,
+            "message.html",
+            status_code=404,
+            title="No such instance",
+            message=f"No tracked instance has the id {instance_id}.",
+        )
+    instance, latest, last_week = found[0]
+    newest = latest.taken_at if latest is not None else services.clock()
+    chosen, since, until, error = _period(period, start, end, newest)
+    samples = await store.samples(instance.id, since, until)
+    weeks = await store.weeks(
+        instance.id, None if since is None else since.date() - timedelta(days=7), until.date()
+    )
+    chart = {
+        "t": [int(x.taken_at.timestamp()) for x in samples],
+        "users": [x.users for x in samples],
+        "statuses": [x.statuses for x in samples],
+        "active_month": [x.active_month for x in samples],
+        "peers": [x.figures.peers for x in samples],
+    }
+    week_chart = {
+        "t": [int(datetime.combine(w.week_start, time.min, tzinfo=UTC).timestamp()) for w in weeks],
+        "week_statuses": [w.statuses for w in weeks],
+        "week_logins": [w.logins for w in weeks],
+        "week_registrations": [w.registrations for w in weeks],
+    }
+    return _render(
+        request,
+        "instance.html",
+        status_code=422 if error else 200,
+        title=instance.host,
+        instance=instance,
+        latest=latest,
+        last_week=last_week,
+        samples=samples,
+        weeks=weeks,
+        chart=_json_block(chart),
+        week_chart=_json_block(week_chart),
+        metrics=INSTANCE_METRICS,
+        week_metrics=WEEK_METRICS,
+        periods=[(name, f"?period={name}") for name, _ in PERIOD_CHOICES],
+        chosen=chosen,
+        start=start,
+        end=end,
+        error=error,
+        span={
+            "since": since.date().isoformat() if since is not None else "",
+            "until": until.date().isoformat(),
+        },
+        problems=source_problems(latest.sources) if latest is not None else [],
+    )
 
 
 # -- rounds -----------------------------------------------------------------------------
