@@ -1,0 +1,310 @@
+"""The dashboard in headless Chromium against a real ``fedimeter serve`` and simulated servers.
+
+Every page loads with no console error and no failed request, in light and dark, at desktop
+and phone width, and is saved as a screenshot in ``artifacts/screenshots/`` (or
+``$FEDIMETER_TEST_ARTIFACTS``) for people to look at. The account chart draws one point per
+sample and follows the chosen period; adding an account through the form tracks it; removing
+asks first; without the API token nothing can be changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from fedimeter.collect import collect_round
+from fedimeter.config import load_settings
+from fedimeter.instance_tracking import add_instances
+from fedimeter.simfedi import SimFediverse
+from fedimeter.storage.database import Database
+from fedimeter.storage.instances import InstanceStore
+from fedimeter.storage.repository import Repository
+from peers import free_port
+from simhelpers import sim_client, track
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "dashboard-test-token-0123456789"
+DAYS = 40
+CHROMIUM = "/usr/bin/chromium"
+#: What the machine's closed network needs (see the environment notes): no background calls.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+ARTIFACTS = Path(
+    os.environ.get("FEDIMETER_TEST_ARTIFACTS", Path(__file__).parent.parent / "artifacts")
+)
+
+
+@dataclass
+class Served:
+    """The running server and the simulated world behind it."""
+
+    url: str
+    world: SimFediverse
+    instance_id: int
+    newcomer: str
+
+
+def _browser_available() -> bool:
+    try:
+        import playwright  # noqa: F401 - optional test dependency
+    except ImportError:
+        return False
+    return Path(CHROMIUM).exists()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Forty simulated days of five accounts and one instance, served by ``fedimeter serve``."""
+    if not _browser_available():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium or Playwright is missing on CI")
+        pytest.skip("Chromium (/usr/bin/chromium) or Playwright is not installed")
+    folder = tmp_path_factory.mktemp("dashboard")
+    url = f"sqlite:///{folder / 'fedimeter.sqlite3'}"
+    world = SimFediverse(seed=11)
+    big = world.add_instance("big", rate_limit=None, title="Big <i>Town</i>", peers=250)
+    small = world.add_instance("small", version="4.1.0", rate_limit=None)
+    for i, (name, followers) in enumerate(
+        [("alice", 1200), ("bob", 300), ("carol", 5400), ("dave", 80)]
+    ):
+        big.add_account(
+            name,
+            display_name=f"{name.title()} <script>x</script>",
+            followers=followers,
+            followers_per_day=3.0 * (i + 1) - 4,
+            statuses_per_day=1.5,
+        )
+    small.add_account("erin", followers=950, followers_per_day=-1.0)
+    small.add_account("newcomer", followers=12)
+    port = free_port()
+    with world.run_in_thread():
+        instance_id = asyncio.run(_history(url, world, big.base_url))
+        process = _serve(url, port, folder / "serve.log")
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/healthz", process, folder / "serve.log")
+            yield Served(
+                f"http://127.0.0.1:{port}", world, instance_id, small.account("newcomer").acct
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+async def _history(url: str, world: SimFediverse, instance_url: str) -> int:
+    settings = load_settings(
+        database_url=url, allow_private_addresses=True, default_scheme="http", retry_base_delay=0
+    )
+    db = await Database.open(settings.database_url)
+    try:
+        repo = Repository(db)
+        async with sim_client(settings, world) as client:
+            accounts = [
+                acc
+                for inst in world.instances.values()
+                for acc in inst.accounts
+                if acc.username != "newcomer"
+            ]
+            await track(repo, client, accounts)
+            store = InstanceStore(db)
+            [added] = await add_instances(store, client, [instance_url], default_scheme="http")
+            assert added.instance is not None
+            for _ in range(DAYS):
+                world.advance(days=1)
+                await collect_round(repo, client, settings, clock=lambda: world.now)
+            return added.instance.id
+    finally:
+        await db.close()
+
+
+def _serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        FEDIMETER_DATABASE_URL=url,
+        FEDIMETER_API_TOKEN=TOKEN,
+        FEDIMETER_ALLOW_PRIVATE_ADDRESSES="true",
+        FEDIMETER_DEFAULT_SCHEME="http",
+    )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fedimeter", "serve", "--no-schedule", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[Browser]:
+    """Debian's Chromium, headless."""
+    from playwright.sync_api import sync_playwright
+
+    del served
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class Watched:
+    """A page whose console errors and failed requests are collected."""
+
+    def __init__(self, page: Page) -> None:
+        """Watch ``page`` from now on."""
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type in {"error", "warning"}:
+            self.problems.append(f"console {message.type}: {message.text}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"{response.status}: {response.url}")
+
+    def open(self, url: str) -> None:
+        """Go to ``url`` and wait until the network is quiet."""
+        self.page.goto(url, wait_until="networkidle")
+
+
+def _signed_in(browser: Browser, served: Served, **options: Any) -> Watched:
+    page = browser.new_page(**options)
+    watched = Watched(page)
+    watched.open(f"{served.url}/login")
+    page.fill("#token", TOKEN)
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_url(f"{served.url}/")
+    return watched
+
+
+def test_every_page_loads_cleanly_in_every_look(browser: Browser, served: Served) -> None:
+    """No console error, no failed request; a screenshot of each page in each look."""
+    shots = ARTIFACTS / "screenshots"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    pages = {
+        "accounts": "/",
+        "account": "/accounts/1",
+        "instances": "/instances",
+        "instance": f"/instances/{served.instance_id}?period=all",
+        "rounds": "/runs",
+        "add": "/manage",
+        "sign-in": "/login",
+    }
+    for scheme in ("light", "dark"):
+        for size, viewport in SIZES.items():
+            watched = _signed_in(browser, served, viewport=viewport, color_scheme=scheme)
+            for name, path in pages.items():
+                watched.open(served.url + path)
+                watched.page.screenshot(path=shots / f"{name}-{scheme}-{size}.png", full_page=True)
+            assert watched.problems == [], (scheme, size, watched.problems)
+            watched.page.close()
+    assert len(list(shots.glob("*.png"))) == len(pages) * 4
+
+
+def test_the_chart_draws_each_sample_and_follows_the_period(
+    browser: Browser, served: Served
+) -> None:
+    """30 days: 31 points; 7 days: 8; another metric adds its own chart."""
+    watched = Watched(browser.new_page())
+    page = watched.page
+    watched.open(f"{served.url}/accounts/1")
+    assert page.evaluate("window.fedimeterCharts.followers.data[0].length") == 31
+    page.click("nav.periods >> text=7d")
+    page.wait_for_url("**period=7d")
+    page.wait_for_function("window.fedimeterCharts && window.fedimeterCharts.followers")
+    assert page.evaluate("window.fedimeterCharts.followers.data[0].length") == 8
+    assert page.evaluate("'following' in window.fedimeterCharts") is False
+    page.check("input[value=following]")
+    assert page.evaluate("window.fedimeterCharts.following.data[0].length") == 8
+    assert page.is_visible("figure[data-metric=following]")
+    page.fill("#from", "2026-01-20")
+    page.fill("#to", "2026-01-24")
+    page.click("nav.periods form button")
+    page.wait_for_url("**from=2026-01-20**")
+    page.wait_for_function("window.fedimeterCharts && window.fedimeterCharts.followers")
+    assert page.evaluate("window.fedimeterCharts.followers.data[0].length") == 5
+    assert watched.problems == []
+
+
+def test_adding_and_removing_accounts_through_the_forms(browser: Browser, served: Served) -> None:
+    """Sign in, add a handle, see it listed; remove it after the confirmation page."""
+    watched = _signed_in(browser, served)
+    page = watched.page
+    watched.open(f"{served.url}/manage")
+    page.fill("#handles", f"@{served.newcomer}")
+    page.click("form.stacked button[type=submit]")
+    page.wait_for_selector("#result-title")
+    assert "1 added" in page.inner_text("#result-title")
+    watched.open(f"{served.url}/?q=newcomer")
+    assert page.locator("td.num").first.inner_text() == "—"  # tracked, not measured yet
+    page.click("a.name")
+    page.click("text=Remove this account")
+    page.wait_for_selector("h1:has-text('Remove')")
+    page.check("input[name=purge][value=yes]")
+    page.click("button.danger")
+    page.wait_for_selector("text=is no longer tracked")
+    watched.open(f"{served.url}/?q=newcomer")
+    assert "No account matches" in page.inner_text("main")
+    assert watched.problems == []
+
+
+def test_without_the_api_token_nothing_can_be_changed(browser: Browser, served: Served) -> None:
+    """A visitor sees no way to change things, and a forged form changes nothing."""
+    watched = Watched(browser.new_page())
+    page = watched.page
+    watched.open(served.url + "/")
+    assert page.locator("nav >> text=Add").count() == 0
+    before = page.locator("tbody tr").count()
+    watched.open(served.url + "/manage")
+    assert page.url.startswith(f"{served.url}/login?next=")
+    watched.open(served.url + "/accounts/1/remove")
+    assert page.url.startswith(f"{served.url}/login?next=")
+    forged = page.request.post(
+        f"{served.url}/accounts/1/remove", form={"purge": "yes"}, max_redirects=0
+    )
+    assert forged.status == 303
+    watched.open(served.url + "/")
+    assert page.locator("tbody tr").count() == before
