@@ -188,14 +188,20 @@ def usage(pid: int) -> Usage:
 
 
 def family_cpu(parent: int) -> float:
-    """CPU seconds of ``parent`` and its children now (PostgreSQL: postmaster and backends)."""
+    """CPU seconds of ``parent`` and its children now (PostgreSQL: postmaster and backends).
+
+    Children that ended count through ``parent``'s reaped-children times: the pool closes
+    the connections it opened beyond its size, and their backends exit.
+    """
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:  # it ended meanwhile
             continue
-        if int(stat.parent.name) == parent or int(fields[1]) == parent:
+        if int(stat.parent.name) == parent:
+            total += sum(int(f) for f in fields[11:15]) / _TICKS  # own and reaped children's
+        elif int(fields[1]) == parent:
             total += (int(fields[11]) + int(fields[12])) / _TICKS
     return total
 
@@ -384,6 +390,7 @@ class Options:
     heavy_requests: int
     database: Path | None
     profile: Path | None
+    only: str = ""
 
 
 def _client(server: Server, concurrency: int) -> httpx.AsyncClient:
@@ -578,18 +585,20 @@ async def load_server(server: Server, backend: str, opts: Options) -> list[Outco
     """Every route at every concurrency against a ready ``server``."""
     outcomes = []
     all_routes = routes(opts.accounts, opts.days)
-    for route in all_routes:
+    chosen = [r for r in all_routes if opts.only in r.name]
+    for route in chosen:
         for concurrency in opts.heavy_concurrency if route.heavy else opts.concurrency:
             print(f"  {route.name}, concurrency {concurrency} ...", flush=True)
             outcomes.append(await run_route(server, route, concurrency, opts))
     light = all_routes[0]
     heavy = next(r for r in all_routes if r.heavy)
     concurrency = max(opts.concurrency)
-    print(f"  {light.name}, concurrency {concurrency}, beside a report loop ...", flush=True)
-    outcomes.append(await run_beside(server, light, heavy, concurrency, opts))
+    if not opts.only or "beside" in opts.only:
+        print(f"  {light.name}, concurrency {concurrency}, beside a report loop ...", flush=True)
+        outcomes.append(await run_beside(server, light, heavy, concurrency, opts))
     if opts.profile is not None:
         opts.profile.mkdir(parents=True, exist_ok=True)
-        for route in all_routes:
+        for route in chosen:
             concurrency = max(opts.heavy_concurrency if route.heavy else opts.concurrency)
             await profile_route(server, route, concurrency, opts, folder=opts.profile, tag=backend)
     return outcomes
@@ -790,6 +799,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, list[str]]:
     parser.add_argument(
         "--profile", type=Path, default=None, metavar="DIR", help="py-spy every route into DIR"
     )
+    parser.add_argument(
+        "--only", default="", metavar="TEXT", help="only the routes whose name contains TEXT"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 accounts")
     args = parser.parse_args(argv)
     count = args.accounts or (1_000 if args.quick else GOAL_ACCOUNTS)
@@ -812,6 +824,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Options, list[str]]:
         heavy_requests=heavy_requests,
         database=args.database,
         profile=args.profile,
+        only=args.only,
     )
     return opts, backends
 
