@@ -1,12 +1,12 @@
 import asyncio
 
-import httpcore
 import httpx
 import pytest
 
 from fedimeter.fediverse import GuardedTransport
 from fedimeter.fediverse.http import Fetcher
 from fedimeter.fediverse.pool import ConnectionPool
+from fedimeter.fediverse.stream import AsyncioBackend
 from test_fediverse_support import KeepAliveServer, make_settings
 
 
@@ -121,12 +121,10 @@ async def test_idle_connections_expire() -> None:
             max_connections=4,
             keepalive_expiry=0.05,
             ssl_context=httpx.create_ssl_context(),
-            network_backend=httpcore.AnyIOBackend(),
+            network_backend=AsyncioBackend(),
         )
         for _ in range(2):
-            response = await pool.handle_async_request(
-                httpcore.Request("GET", f"{server.url}/x", headers=[("Host", "127.0.0.1")])
-            )
+            response = await pool.send(httpx.Request("GET", f"{server.url}/x"))
             await response.aread()
             await response.aclose()
             assert pool.idle_connections == 1

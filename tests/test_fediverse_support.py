@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -144,16 +145,23 @@ class KeepAliveServer:
 
     Every answer is ``body`` (JSON) after ``delay`` seconds. ``close_after_answer`` makes the
     server close each connection after one answer without saying so (no ``Connection:
-    close``), as a server whose keep-alive timeout has passed does.
+    close``), as a server whose keep-alive timeout has passed does. With ``tls`` it speaks
+    HTTPS.
     """
 
     def __init__(
-        self, *, body: bytes = b'{"ok": true}', delay: float = 0.0, close_after_answer: bool = False
+        self,
+        *,
+        body: bytes = b'{"ok": true}',
+        delay: float = 0.0,
+        close_after_answer: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        """Answer ``body``; ``start()`` listens."""
+        """Answer ``body``; entering the context listens."""
         self.body = body
         self.delay = delay
         self.close_after_answer = close_after_answer
+        self.tls = tls
         #: Connections accepted so far, and those open now.
         self.connections = 0
         self.open = 0
@@ -165,7 +173,7 @@ class KeepAliveServer:
 
     async def __aenter__(self) -> Self:
         """Listen on a free port."""
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -182,6 +190,14 @@ class KeepAliveServer:
         """``http://127.0.0.1:port``."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def head(self) -> bytes:
+        """The head of every answer."""
+        return (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
+        )
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self.open += 1
@@ -192,11 +208,7 @@ class KeepAliveServer:
                 await reader.readuntil(b"\r\n\r\n")
                 self.requests += 1
                 await asyncio.sleep(self.delay)
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
-                    + self.body
-                )
+                writer.write(self.head + self.body)
                 await writer.drain()
                 if self.close_after_answer:
                     break

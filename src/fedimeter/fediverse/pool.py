@@ -5,27 +5,30 @@ starts or ends, and for each idle one counts all of them again and polls its soc
 connections spread over 50 hosts that bookkeeping cost more CPU than the requests themselves
 (about 7 of the 9.4 CPU-seconds of a 10,000-account round, see docs/performance.md). This pool
 keeps idle connections by origin, so finding one is a dictionary lookup and one check of that
-connection alone. The connections themselves are httpcore's (``AsyncHTTPConnection``: HTTP/1.1
-over h11, TLS with the URL's host name), dialled through whatever network backend it is given.
+connection alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
-import httpcore
+import httpx
+
+from fedimeter.fediverse.connection import httpx_errors, open_connection
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+
+    import httpcore
+
+    from fedimeter.fediverse.connection import Connection, Origin
 
 __all__ = ["ConnectionPool"]
 
-#: scheme, host, port: what a connection can serve (``httpcore.Origin`` is not hashable).
-_Key: TypeAlias = tuple[bytes, bytes, int]
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
 class ConnectionPool:
@@ -53,49 +56,48 @@ class ConnectionPool:
         self._ssl_context = ssl_context
         self._backend = network_backend
         self._open = 0
-        self._idle: dict[_Key, list[httpcore.AsyncHTTPConnection]] = {}
-        # Every idle connection with its origin and when it became idle, oldest first.
-        self._idle_since: dict[httpcore.AsyncHTTPConnection, tuple[_Key, float]] = {}
+        self._idle: dict[Origin, list[Connection]] = {}
+        # Every idle connection, oldest first (a dict keeps the order connections came back).
+        self._idle_order: dict[Connection, None] = {}
         self._returned = asyncio.Event()
         self._closed = False
 
     @property
     def open_connections(self) -> int:
-        """Connections open now, busy and idle."""
+        """Connections open now (or being opened), busy and idle."""
         return self._open
 
     @property
     def idle_connections(self) -> int:
         """Open connections waiting for a request."""
-        return len(self._idle_since)
+        return len(self._idle_order)
 
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+    async def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` on a pooled connection; closing the response gives it back.
 
         Raises:
-            httpcore.PoolTimeout: no connection came free within the ``pool`` timeout.
-            httpcore.ConnectError, httpcore.TimeoutException, httpcore.ProtocolError, ...:
-                connecting, sending or reading the head failed.
+            httpx.PoolTimeout: no connection came free within the ``pool`` timeout.
+            httpx.UnsupportedProtocol: the URL is not http or https.
+            httpx.TransportError: connecting, sending or reading the head failed.
+            AddressRefused, RemoteUnavailable: the network backend's guard refused the host.
         """
-        origin = request.url.origin
-        key = (origin.scheme, origin.host, origin.port)
-        wait = request.extensions.get("timeout", {}).get("pool")
-        deadline = None if wait is None else asyncio.get_running_loop().time() + wait
-        connection = await self._checkout(origin, key, deadline)
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"{url.scheme or 'a missing'} scheme is not http(s)")
+        origin = (scheme, url.raw_host, url.port or _DEFAULT_PORTS[scheme])
+        timeouts = request.extensions.get("timeout", {})
+        connection = await self._checkout(origin, timeouts)
         try:
-            response = await connection.handle_async_request(request)
+            head, body = await connection.send(request, timeouts)
         except BaseException:
-            await self._checkin(connection, key)
+            self._gone()  # send() closed it
             raise
-        stream = response.stream
-        if not isinstance(stream, AsyncIterable):  # pragma: no cover - the bodies are async
-            await self._checkin(connection, key)
-            raise TypeError("httpcore returned a synchronous stream")
-        return httpcore.Response(
-            status=response.status,
-            headers=response.headers,
-            content=_PooledBody(stream, lambda: self._checkin(connection, key)),
-            extensions=response.extensions,
+        return httpx.Response(
+            status_code=head.status_code,
+            headers=head.headers.raw_items(),
+            stream=_Body(body, lambda: self._checkin(connection)),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
 
     async def aclose(self) -> None:
@@ -104,93 +106,104 @@ class ConnectionPool:
         Requests sent afterwards still work, on connections closed after each answer.
         """
         self._closed = True
-        while self._idle_since:
-            await self._close(next(iter(self._idle_since)))
+        while self._idle_order:
+            await self._close(next(iter(self._idle_order)))
 
-    async def _checkout(
-        self, origin: httpcore.Origin, key: _Key, deadline: float | None
-    ) -> httpcore.AsyncHTTPConnection:
+    async def _checkout(self, origin: Origin, timeouts: dict[str, float | None]) -> Connection:
+        deadline = None
+        wait = timeouts.get("pool")
+        if wait is not None:
+            deadline = asyncio.get_running_loop().time() + wait
         while True:
             await self._close_expired()
-            idle = self._idle.get(key)
+            idle = self._idle.get(origin)
             if idle:
                 # The most recently used is the likeliest to be still open at the other end.
                 connection = idle[-1]
-                self._forget(connection, key)
-                if connection.has_expired():  # the server closed it while it was idle
-                    self._open -= 1
-                    await connection.aclose()
-                    continue
-                return connection
+                self._forget(connection)
+                if connection.reusable:
+                    return connection
+                self._open -= 1  # the server closed it while it was idle
+                await connection.aclose()
+                continue
             if self._open < self._max_connections:
                 self._open += 1
-                return httpcore.AsyncHTTPConnection(
-                    origin,
-                    ssl_context=self._ssl_context,
-                    keepalive_expiry=self._keepalive_expiry,
-                    network_backend=self._backend,
-                )
-            if self._idle_since:
-                await self._close(next(iter(self._idle_since)))
+                try:
+                    return await open_connection(
+                        origin, self._backend, self._ssl_context, timeouts.get("connect")
+                    )
+                except BaseException:
+                    self._gone()
+                    raise
+            if self._idle_order:
+                await self._close(next(iter(self._idle_order)))
                 continue
             await self._wait_for_return(deadline)
 
-    async def _checkin(self, connection: httpcore.AsyncHTTPConnection, key: _Key) -> None:
-        """Take back a connection whose request is over: keep it if it can serve another."""
-        if self._closed or connection.is_closed() or not connection.is_idle():
-            self._open -= 1
-            await connection.aclose()
+    async def _checkin(self, connection: Connection) -> None:
+        """Take back a connection whose exchange is over: keep it if it can serve another."""
+        if await connection.finish() and not self._closed:
+            self._idle.setdefault(connection.origin, []).append(connection)
+            self._idle_order[connection] = None
+            self._wake()
         else:
-            self._idle.setdefault(key, []).append(connection)
-            self._idle_since[connection] = (key, time.monotonic())
+            await connection.aclose()
+            self._gone()
+
+    def _gone(self) -> None:
+        """A connection was closed: room for another."""
+        self._open -= 1
+        self._wake()
+
+    def _wake(self) -> None:
         self._returned.set()
         self._returned = asyncio.Event()
 
     async def _close_expired(self) -> None:
         """Close idle connections unused for longer than the keep-alive expiry, oldest first."""
         expired = time.monotonic() - self._keepalive_expiry
-        while self._idle_since:
-            connection, (_, since) = next(iter(self._idle_since.items()))
-            if since > expired:
+        while self._idle_order:
+            connection = next(iter(self._idle_order))
+            if connection.idle_since > expired:
                 return
             await self._close(connection)
 
-    async def _close(self, connection: httpcore.AsyncHTTPConnection) -> None:
+    async def _close(self, connection: Connection) -> None:
         """Close an idle connection."""
-        self._forget(connection, self._idle_since[connection][0])
-        self._open -= 1
+        self._forget(connection)
+        self._gone()
         await connection.aclose()
 
-    def _forget(self, connection: httpcore.AsyncHTTPConnection, key: _Key) -> None:
+    def _forget(self, connection: Connection) -> None:
         """Take an idle connection out of the idle tables."""
-        del self._idle_since[connection]
-        idle = self._idle[key]
+        del self._idle_order[connection]
+        idle = self._idle[connection.origin]
         idle.remove(connection)
         if not idle:
-            del self._idle[key]
+            del self._idle[connection.origin]
 
     async def _wait_for_return(self, deadline: float | None) -> None:
         try:
             async with asyncio.timeout_at(deadline):
                 await self._returned.wait()
         except TimeoutError:
-            raise httpcore.PoolTimeout(
+            raise httpx.PoolTimeout(
                 f"all {self._max_connections} connections stayed busy"
             ) from None
 
 
-class _PooledBody:
+class _Body(httpx.AsyncByteStream):
     """A response body that gives its connection back to the pool once closed."""
 
     def __init__(
-        self, stream: AsyncIterable[bytes], give_back: Callable[[], Awaitable[None]]
+        self, chunks: AsyncGenerator[bytes, None], give_back: Callable[[], Awaitable[None]]
     ) -> None:
-        self._stream = stream
+        self._chunks = chunks
         self._give_back: Callable[[], Awaitable[None]] | None = give_back
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._stream:
+            async for chunk in self._chunks:
                 yield chunk
         except BaseException:
             await self.aclose()
@@ -201,9 +214,7 @@ class _PooledBody:
         if give_back is None:
             return
         try:
-            closer = getattr(self._stream, "aclose", None)
-            if closer is not None:
-                # Ends the HTTP/1.1 exchange: the connection is idle again, or closed.
-                await closer()
+            with httpx_errors():
+                await self._chunks.aclose()
         finally:
             await give_back()

@@ -4,10 +4,11 @@
 to is not public (see ``netguard``), and then connects to the very address it checked: no
 second DNS lookup happens between the check and the connection, so a DNS answer that changes
 in between (DNS rebinding) cannot reach a private address. TLS still uses the host name for
-SNI and certificate checks, because httpcore starts TLS with the URL's host.
+SNI and certificate checks: ``connection.open_connection`` starts TLS with the URL's host.
 
 ``GuardedTransport`` puts a ``ConnectionPool`` over that backend (global connection limit,
-keep-alive per origin) and speaks ``httpx.AsyncBaseTransport``.
+keep-alive per origin; HTTP/1.1 by h11 in ``connection``) and speaks
+``httpx.AsyncBaseTransport``. Sockets are asyncio's own (``stream.AsyncioBackend``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 import httpcore
@@ -25,10 +25,11 @@ import httpx
 from fedimeter.errors import RemoteUnavailable
 from fedimeter.fediverse.netguard import check_address, ip_literal
 from fedimeter.fediverse.pool import ConnectionPool
+from fedimeter.fediverse.stream import AsyncioBackend
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Iterable, Iterator
+    from collections.abc import Iterable
 
     from fedimeter.config import Settings
     from fedimeter.fediverse.netguard import IPAddress
@@ -76,10 +77,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         resolver: Resolver = system_resolver,
         connector: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
-        """Guard connections made through ``connector`` (default: httpcore's own backend)."""
+        """Guard connections made through ``connector`` (default: asyncio's sockets)."""
         self._allow_private = allow_private
         self._resolver = resolver
-        self._connector = connector if connector is not None else httpcore.AnyIOBackend()
+        self._connector = connector if connector is not None else AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -179,8 +180,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             resolver=resolver,
             connector=connector,
         )
+        if ssl_context is None:
+            ssl_context = httpx.create_ssl_context()
+        ssl_context.set_alpn_protocols(["http/1.1"])
         self._pool = ConnectionPool(
-            ssl_context=ssl_context if ssl_context is not None else httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=settings.max_connections,
             keepalive_expiry=_KEEPALIVE_EXPIRY,
             network_backend=backend,
@@ -195,76 +199,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         """
         if not isinstance(request.stream, httpx.AsyncByteStream):  # pragma: no cover
             raise TypeError("GuardedTransport needs an async request body")
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _httpx_errors():
-            core_response = await self._pool.handle_async_request(core_request)
-        stream = core_response.stream
-        if not isinstance(stream, AsyncIterable):  # pragma: no cover - the pool is async
-            raise TypeError("httpcore returned a synchronous stream")
-        return httpx.Response(
-            status_code=core_response.status,
-            headers=core_response.headers,
-            stream=_ResponseStream(stream),
-            extensions=core_response.extensions,
-        )
+        return await self._pool.send(request)
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
         await self._pool.aclose()
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    """httpcore's body stream with its errors turned into httpx's."""
-
-    def __init__(self, stream: AsyncIterable[bytes]) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
-            async for chunk in self._stream:
-                yield chunk
-
-    async def aclose(self) -> None:
-        closer = getattr(self._stream, "aclose", None)
-        if closer is not None:
-            await closer()
-
-
-# Most specific first: the first match decides.
-_ERROR_MAP: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-)
-
-
-@contextmanager
-def _httpx_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        for core_error, httpx_error in _ERROR_MAP:
-            if isinstance(exc, core_error):
-                raise httpx_error(str(exc) or type(exc).__name__) from exc
-        raise
