@@ -64,6 +64,21 @@ async def test_the_collector_runs_again_after_a_report(
     assert gc.isenabled()
 
 
+async def test_only_reports_over_many_accounts_pause_the_collector(
+    repo: Repository, collector_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report on a few accounts (the API's everyday call) leaves the collector alone."""
+    await seeded(repo)
+    paused: list[bool] = []
+    monkeypatch.setattr(gc, "disable", lambda: paused.append(True))
+    until = T0 + timedelta(days=2)
+    chosen = (await repo.list_account_records())[:1]
+    await make_report(repo, since=T0, until=until, now=until, accounts=chosen)
+    assert paused == []
+    await make_report(repo, since=T0, until=until, now=until)  # every account: paused
+    assert paused == [True]
+
+
 async def test_the_collector_runs_again_after_a_failed_report(
     repo: Repository, collector_on: None
 ) -> None:

@@ -394,7 +394,7 @@ class Repository:
     ) -> list[SampleRecord]:
         """An account's samples in ``[since, until]``, oldest first."""
         stmt = (
-            select(account_samples)
+            select(*_SAMPLE_COLUMNS)
             .where(account_samples.c.account_id == account_id)
             .order_by(account_samples.c.taken_at)
         )
@@ -403,14 +403,15 @@ class Repository:
         if until is not None:
             stmt = stmt.where(account_samples.c.taken_at <= until)
         async with self.db.connect() as conn:
-            return [_record(SampleRecord, row) for row in await conn.execute(stmt)]
+            # By position, not by name: a year of samples is 5.6 -> 3.9 ms (bench/api.py).
+            return [SampleRecord(*row) for row in await conn.execute(stmt)]
 
     async def sample_at_or_before(
         self, account_id: int, moment: datetime | None = None
     ) -> SampleRecord | None:
         """The newest sample of an account taken at or before ``moment`` (or at all)."""
         stmt = (
-            select(account_samples)
+            select(*_SAMPLE_COLUMNS)
             .where(account_samples.c.account_id == account_id)
             .order_by(account_samples.c.taken_at.desc())
             .limit(1)
@@ -419,7 +420,7 @@ class Repository:
             stmt = stmt.where(account_samples.c.taken_at <= moment)
         async with self.db.connect() as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _record(SampleRecord, row)
+        return None if row is None else SampleRecord(*row)
 
     async def data_version(self) -> tuple[object, ...]:
         """A cheap fingerprint that changes whenever accounts or their samples may have.
