@@ -153,6 +153,14 @@ def routes(count: int, days: int) -> list[Route]:
             heavy=True,
         ),
         Route("mastodon-meter /report, all accounts", lambda _r: "/api/report", heavy=True),
+        # The dashboard's pages (HTML), cached overview rows sorted, filtered and paged.
+        Route("dashboard: accounts, first page", lambda _r: "/"),
+        Route(
+            "dashboard: accounts by 7-day change, a random page",
+            lambda r: f"/?sort=change_7&page={r.randint(1, max(1, count // 50))}",
+        ),
+        Route("dashboard: accounts, a search", lambda r: f"/?q=user{r.randint(0, 99):04d}"),
+        Route("dashboard: an account's page, 30 days", lambda r: f"/accounts/{account(r)}"),
     ]
 
 

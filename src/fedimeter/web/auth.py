@@ -111,7 +111,12 @@ class WebAuth:
     # -- what a request may do -------------------------------------------------------------
 
     def role(self, request: Request) -> Role:
-        """The request's role: its session's, else guest."""
+        """The request's role: its session's, or its bearer token's (scripts), else guest."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            by_token = self.sign_in(token)
+            if by_token is not None:
+                return by_token
         return self.session_role(request.cookies.get(COOKIE)) or "guest"
 
     def can_read(self, request: Request) -> bool:
