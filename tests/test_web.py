@@ -375,3 +375,12 @@ async def test_instances_list_and_page(settings: Settings) -> None:
         assert len(json.loads(weeks[1])["t"]) >= 12  # the first measurement backfills 12 weeks
         assert http.get("/instances/99").status_code == 404
         assert http.get("/instances", params={"q": "nothing-like-it"}).text.count("<tr>") == 0
+
+
+def test_a_bearer_token_opens_the_pages_to_scripts(settings: Settings) -> None:
+    """curl with the read token gets the page; a wrong token is sent to sign in."""
+    config = _settings(settings, api_token=TOKEN, read_token=READ)
+    with api(config, base_url=HTTPS) as http:
+        assert http.get("/", headers={"Authorization": f"Bearer {READ}"}).status_code == 200
+        wrong = http.get("/", headers={"Authorization": "Bearer nope"}, follow_redirects=False)
+        assert wrong.status_code == 303
