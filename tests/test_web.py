@@ -384,3 +384,20 @@ def test_a_bearer_token_opens_the_pages_to_scripts(settings: Settings) -> None:
         assert http.get("/", headers={"Authorization": f"Bearer {READ}"}).status_code == 200
         wrong = http.get("/", headers={"Authorization": "Bearer nope"}, follow_redirects=False)
         assert wrong.status_code == 303
+
+
+async def test_download_links_work_for_a_signed_in_browser(
+    repo: Repository, settings: Settings
+) -> None:
+    """With a read token, the API's reads accept the dashboard's session; writes never do."""
+    await _seed(repo, n=1)
+    config = _settings(settings, api_token=TOKEN, read_token=READ)
+    with api(config, clock=lambda: NOW, base_url=HTTPS) as http:
+        assert http.get("/api/v1/accounts/1/samples?format=csv").status_code == 401
+        csrf = _csrf(http.get("/login").text)
+        http.post("/login", data={"token": TOKEN, "csrf": csrf})
+        csv = http.get("/api/v1/accounts/1/samples?format=csv")
+        assert csv.status_code == 200
+        assert csv.text.count("\n") == 32  # a header and 31 samples
+        assert http.get("/api/v1/accounts/1/graph.svg").status_code == 200
+        assert http.delete("/api/v1/accounts/1").status_code == 401  # a session is no token

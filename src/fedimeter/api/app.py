@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from fedimeter import __version__, web
+from fedimeter import __version__
 from fedimeter.api import compat, health, metrics, v1
 from fedimeter.api.errors import install_error_handlers
 from fedimeter.api.services import Services
@@ -22,6 +22,7 @@ from fedimeter.scheduler import Scheduler
 from fedimeter.storage.database import Database
 from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.storage.repository import Repository
+from fedimeter.web.pages import install as install_dashboard
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -126,5 +127,5 @@ def create_app(
     app.include_router(v1.router)
     app.include_router(compat.router)
     app.include_router(metrics.router)
-    web.install(app, settings)
+    install_dashboard(app, settings)
     return app

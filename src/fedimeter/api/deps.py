@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fedimeter.api.services import Services
 from fedimeter.storage.repository import Repository
+from fedimeter.web.auth import COOKIE
 
 __all__ = ["ReadAccess", "RepoDep", "ServicesDep", "WriteAccess"]
 
@@ -76,8 +77,11 @@ def require_write(services: ServicesDep, request: Request, credentials: Credenti
         raise _unauthorised("the token is not the API token")
 
 
-def require_read(services: ServicesDep, credentials: Credentials) -> None:
+def require_read(services: ServicesDep, request: Request, credentials: Credentials) -> None:
     """Let a read through: always, unless a read token is set; the API token reads too.
+
+    A browser signed in to the dashboard reads with its session (the pages' download links);
+    a session never authorises a write, so no API call can be forged from another site.
 
     Raises:
         HTTPException: 401 when a read token is set and neither token was sent.
@@ -86,6 +90,8 @@ def require_read(services: ServicesDep, credentials: Credentials) -> None:
     if read_token is None:
         return
     if credentials is None:
+        if _signed_in(request):
+            return
         raise _unauthorised("reading needs 'Authorization: Bearer <read token>'")
     given = credentials.credentials
     api_token = services.settings.api_token
@@ -94,6 +100,14 @@ def require_read(services: ServicesDep, credentials: Credentials) -> None:
     ):
         return
     raise _unauthorised("the token is neither the read token nor the API token")
+
+
+def _signed_in(request: Request) -> bool:
+    """Whether the request carries a dashboard session of a signed-in reader or writer."""
+    web = getattr(request.app.state, "web", None)
+    if web is None:
+        return False
+    return web.auth.session_role(request.cookies.get(COOKIE)) in {"read", "write"}
 
 
 ReadAccess = Depends(require_read)

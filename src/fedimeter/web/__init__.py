@@ -4,8 +4,6 @@ Pages read through the same services as the API (the repository, ``Overview``), 
 their own. Templates are Jinja2 with autoescaping; the stylesheet, the page scripts and the
 vendored uPlot come from ``/static`` on the same server, and a Content-Security-Policy allows
 nothing else: the dashboard works offline and asks no third-party host for anything.
+
+``fedimeter.web.pages.install(app, settings)`` mounts it (``api.create_app`` does).
 """
-
-from fedimeter.web.pages import install
-
-__all__ = ["install"]
