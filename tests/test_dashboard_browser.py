@@ -308,3 +308,34 @@ def test_without_the_api_token_nothing_can_be_changed(browser: Browser, served: 
     assert forged.status == 303
     watched.open(served.url + "/")
     assert page.locator("tbody tr").count() == before
+
+
+UNLABELLED = """
+[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter((e) => !e.labels || e.labels.length === 0)
+  .map((e) => e.name || e.id || e.outerHTML)
+"""
+
+
+def test_keyboard_and_screen_reader_basics(browser: Browser, served: Served) -> None:
+    """Tab first reaches "Skip to content"; every field has a label, every chart a name."""
+    watched = _signed_in(browser, served)
+    page = watched.page
+    for path in ("/", "/accounts/1", f"/instances/{served.instance_id}", "/manage", "/runs"):
+        watched.open(served.url + path)
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content", path
+        page.keyboard.press("Enter")
+        assert page.url.endswith("#main"), path
+        assert page.evaluate(UNLABELLED) == [], path
+        unnamed = page.evaluate(
+            "[...document.querySelectorAll('[role=img]')].filter((e) => !e.getAttribute"
+            "('aria-label')).length"
+        )
+        assert unnamed == 0, path
+    # Sorting from the keyboard: focus a column heading's link and press Enter.
+    watched.open(served.url + "/")
+    page.focus("thead th >> text=Posts")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**sort=statuses**")
+    assert watched.problems == []
