@@ -129,11 +129,14 @@ class Fetcher:
         )
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._connections = asyncio.Semaphore(settings.max_connections)
-        self._headers = {
-            "User-Agent": settings.user_agent,
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-        }
+        # Built once: httpx copies a Headers object without normalising it again.
+        self._headers = httpx.Headers(
+            {
+                "User-Agent": settings.user_agent,
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+            }
+        )
         self._timeout = httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,

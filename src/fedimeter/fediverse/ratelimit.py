@@ -10,6 +10,7 @@ injected (``monotonic``, ``sleep``) so tests run without sleeping.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ _MAX_HEADER_NUMBER = 10**9
 _UNIX_TIME_THRESHOLD = 10**9
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Every answer in the same second carries the same Date: parse each text once.
+_server_date = functools.lru_cache(maxsize=64)(parse_http_date)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,7 @@ def read_rate_limit(headers: Mapping[str, str], *, now: datetime) -> RateLimitIn
         The parsed values; missing or garbage headers give ``None`` fields, never an error.
     """
     date_header = headers.get("date")
-    server_now = (parse_http_date(date_header) if date_header else None) or now
+    server_now = (_server_date(date_header) if date_header else None) or now
     return RateLimitInfo(
         limit=_count(headers.get("x-ratelimit-limit")),
         remaining=_count(headers.get("x-ratelimit-remaining")),
