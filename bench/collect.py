@@ -277,9 +277,9 @@ async def _fedimeter(plan: list[HostPlan], window: float, kind: str) -> dict[str
                 if profiler is not None:
                     profiler.enable()
                 cpu, wall = time.process_time(), time.perf_counter()
-                loop_cpu = time.thread_time()
+                loop_cpu, system = time.thread_time(), os.times().system
                 result = await collect_round(repo, client, settings)
-                loop_cpu = time.thread_time() - loop_cpu
+                loop_cpu, system = time.thread_time() - loop_cpu, os.times().system - system
                 wall = time.perf_counter() - wall
                 cpu = time.process_time() - cpu
                 if profiler is not None:
@@ -293,6 +293,7 @@ async def _fedimeter(plan: list[HostPlan], window: float, kind: str) -> dict[str
         "wall": wall,
         "cpu": cpu,
         "loop_cpu": loop_cpu,
+        "system_cpu": system,
         "traced_peak_mib": peak / _BYTES_PER_MIB,
         "rss_before_mib": rss_before,
         "rss_peak_mib": _peak_rss_mib(),
@@ -347,6 +348,7 @@ def _naive(plan: list[HostPlan], window: float) -> dict[str, Any]:
         "wall": wall,
         "cpu": cpu,
         "loop_cpu": None,
+        "system_cpu": None,
         "traced_peak_mib": 0.0,
         "rss_before_mib": rss_before,
         "rss_peak_mib": _peak_rss_mib(),
@@ -485,6 +487,11 @@ def _print_table(
         "  of it the event loop's thread",
         [f"{c['loop_cpu']:.2f} s" if c["loop_cpu"] is not None else "-" for c in clients],
         "the rest: SQLite's thread",
+    )
+    row(
+        "  of it in the kernel (system time)",
+        [f"{c['system_cpu']:.2f} s" if c["system_cpu"] is not None else "-" for c in clients],
+        "sockets, SQLite's writes",
     )
     row(
         "peak Python memory (tracemalloc)",
