@@ -193,12 +193,19 @@ class Watched:
         self.problems: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        page.on("requestfailed", self._failed)
         page.on("response", self._response)
 
     def _console(self, message: Any) -> None:
         if message.type in {"error", "warning"}:
             self.problems.append(f"console {message.type}: {message.text}")
+
+    def _failed(self, request: Any) -> None:  # noqa: ANN401 - playwright's Request
+        # Chromium fetches the icon after the page has loaded, and a navigation right after
+        # cancels it (net::ERR_ABORTED): not a failure of the page.
+        if request.url.endswith("/favicon.svg") and "ERR_ABORTED" in (request.failure or ""):
+            return
+        self.problems.append(f"failed: {request.url} ({request.failure})")
 
     def _response(self, response: Any) -> None:
         if response.status >= 400:
