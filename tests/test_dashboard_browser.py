@@ -200,7 +200,7 @@ class Watched:
         if message.type in {"error", "warning"}:
             self.problems.append(f"console {message.type}: {message.text}")
 
-    def _failed(self, request: Any) -> None:  # noqa: ANN401 - playwright's Request
+    def _failed(self, request: Any) -> None:
         # Chromium fetches the icon after the page has loaded, and a navigation right after
         # cancels it (net::ERR_ABORTED): not a failure of the page.
         if request.url.endswith("/favicon.svg") and "ERR_ABORTED" in (request.failure or ""):
