@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -87,7 +88,10 @@ class _Protocol(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        # What arrived and was not read yet, as it arrived: most reads take one chunk whole,
+        # without a copy.
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
         self.eof = False
         self.lost: Exception | None = None
         self.closed = False
@@ -100,8 +104,9 @@ class _Protocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > _READ_LIMIT and self.transport is not None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > _READ_LIMIT and self.transport is not None:
             self.transport.pause_reading()
             self.reading_paused = True
         _wake(self.data_waiter)
@@ -147,7 +152,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             httpcore.ReadError: the connection broke.
         """
         protocol = self._protocol
-        if not protocol.buffer and not protocol.eof:
+        if not protocol.chunks and not protocol.eof:
             waiter = protocol.data_waiter = asyncio.get_running_loop().create_future()
             try:
                 async with asyncio.timeout(timeout):
@@ -156,10 +161,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.ReadTimeout(f"nothing arrived within {timeout} s") from None
             finally:
                 protocol.data_waiter = None
-        if protocol.buffer:
-            data = bytes(protocol.buffer[:max_bytes])
-            del protocol.buffer[:max_bytes]
-            if protocol.reading_paused and len(protocol.buffer) <= _READ_LIMIT // 2:
+        if protocol.chunks:
+            data = protocol.chunks.popleft()
+            if len(data) > max_bytes:
+                protocol.chunks.appendleft(data[max_bytes:])
+                data = data[:max_bytes]
+            protocol.buffered -= len(data)
+            if protocol.reading_paused and protocol.buffered <= _READ_LIMIT // 2:
                 protocol.reading_paused = False
                 self._transport.resume_reading()
             return data
@@ -229,7 +237,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if info == "is_readable":
             # Something arrived, or the end: on an idle connection, the server has gone.
             protocol = self._protocol
-            return bool(protocol.buffer) or protocol.eof
+            return bool(protocol.chunks) or protocol.eof
         name = {
             "ssl_object": "ssl_object",
             "client_addr": "sockname",
