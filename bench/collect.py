@@ -34,6 +34,7 @@ bound the limits and latency allow (the slowest host's; see ``host_bound``).
     python bench/collect.py --no-baseline          # fedimeter only (the naive one is slow)
     python bench/collect.py --quick                # a smoke run: 500 accounts, 10 hosts
     python bench/collect.py --no-baseline --profile  # and where the collector's CPU goes
+    python bench/collect.py --floor                # CPU per request of each HTTP layer, alone
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+# A sibling module: the scripts in bench/ run as files, with their folder on the path.
+from collect_floor import run_floor  # type: ignore[import-not-found,unused-ignore]
 from sqlalchemy import insert
 
 from fedimeter.clock import utc_now
@@ -575,7 +579,7 @@ def _run(
     return figures, stats
 
 
-def _parse(argv: list[str] | None) -> tuple[Shape, bool, bool]:
+def _parse(argv: list[str] | None) -> tuple[Shape, bool, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--accounts", type=int, default=None, help="default 10,000 (quick 500)")
     parser.add_argument("--hosts", type=int, default=None, help="default 50 (quick 10)")
@@ -594,6 +598,11 @@ def _parse(argv: list[str] | None) -> tuple[Shape, bool, bool]:
         action="store_true",
         help=f"one more round under cProfile: print its top functions, save it to {PROFILE_PATH}",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="no round: CPU per request of each layer of the HTTP path (collect_floor.py)",
+    )
     args = parser.parse_args(argv)
     shape = Shape(
         accounts=args.accounts or (500 if args.quick else GOAL_ACCOUNTS),
@@ -603,16 +612,19 @@ def _parse(argv: list[str] | None) -> tuple[Shape, bool, bool]:
     )
     if shape.hosts < 1 or shape.accounts < shape.hosts or shape.window <= 0:
         parser.error("need at least one host, one account per host and a positive window")
-    return shape, not args.no_baseline, args.profile
+    return shape, not args.no_baseline, args.profile, args.floor
 
 
 def main(argv: list[str] | None = None) -> None:
     """Build the world, run the collectors one after the other, print the table."""
-    shape, baseline, profile = _parse(argv)
+    shape, baseline, profile, floor = _parse(argv)
     print(
         f"fedimeter collection benchmark: Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, {platform.platform()}"
     )
+    if floor:
+        run_floor()
+        return
     concurrency = Settings(database_url="sqlite:///unused").per_host_concurrency
     context = multiprocessing.get_context("spawn")
     sim, sim_end = context.Pipe()
