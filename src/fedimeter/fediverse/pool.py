@@ -2,8 +2,8 @@
 
 httpcore's ``AsyncConnectionPool`` re-examines every connection it holds each time a request
 starts or ends, and for each idle one counts all of them again and polls its socket: with 64
-connections spread over 50 hosts that bookkeeping cost more CPU than the requests themselves
-(about 7 of the 9.4 CPU-seconds of a 10,000-account round, see docs/performance.md). This pool
+connections spread over 50 hosts that bookkeeping cost more CPU than sending the requests
+(about 2.5 of the 9.4 CPU-seconds of a 10,000-account round, see docs/performance.md). This pool
 keeps idle connections by origin, so finding one is a dictionary lookup and one check of that
 connection alone.
 """
