@@ -21,6 +21,10 @@ from simhelpers import sample_count, sim_client, track
 pytestmark = pytest.mark.slow
 
 ACCOUNTS = 60
+#: Latency per answer: 60 answers take 6 s one at a time, so the writer, which commits at most
+#: once a second (collect.COMMIT_INTERVAL), commits about ten samples at a time and a kill
+#: after 10 and after 30 samples lands mid-round.
+LATENCY = (0.1, 0.1)
 
 
 async def _setup(settings: Settings, world: SimFediverse) -> None:
@@ -95,7 +99,7 @@ async def _check(url: str) -> tuple[list[str], dict[int, int], str]:
 def test_kill_9_twice_then_a_round_leaves_one_sample_per_account(settings: Settings) -> None:
     """Two collectors killed mid-round, then a third: every account measured exactly once."""
     world = SimFediverse(seed=12)
-    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=(0.02, 0.02))
+    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=LATENCY)
     for i in range(ACCOUNTS):
         host.add_account(f"u{i}")
     with world.run_in_thread():
@@ -118,7 +122,7 @@ def test_kill_9_twice_then_a_round_leaves_one_sample_per_account(settings: Setti
 def test_sigterm_records_the_round_as_interrupted(settings: Settings) -> None:
     """SIGTERM stops a collector cleanly: exit 143, round interrupted, then resumed."""
     world = SimFediverse(seed=13)
-    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=(0.02, 0.02))
+    host = world.add_instance("host", version="4.1.0", rate_limit=None, latency=LATENCY)
     for i in range(ACCOUNTS):
         host.add_account(f"u{i}")
     with world.run_in_thread():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import and_, delete, exists, func, insert, select, text, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 
 from fedimeter.domain.models import AccountState, Handle, ResolvedAccount, ServerInfo
 from fedimeter.errors import AlreadyTracked, NotTracked, RoundInProgress
@@ -702,11 +702,26 @@ class Repository:
         if samples:
             await conn.execute(
                 insert_ignore(self.db.dialect, account_samples),
-                [dict(dataclasses.asdict(s), run_id=run_id) for s in samples],
+                [
+                    {
+                        "account_id": s.account_id,
+                        "taken_at": s.taken_at,
+                        "followers": s.followers,
+                        "following": s.following,
+                        "statuses": s.statuses,
+                        "last_status_at": s.last_status_at,
+                        "run_id": run_id,
+                    }
+                    for s in samples
+                ],
             )
+            # Only the accounts that were failing have anything to clear: no write for others.
             await conn.execute(
                 update(accounts)
-                .where(accounts.c.id.in_([s.account_id for s in samples]))
+                .where(
+                    accounts.c.id.in_([s.account_id for s in samples]),
+                    or_(accounts.c.consecutive_failures != 0, accounts.c.last_error.is_not(None)),
+                )
                 .values(
                     last_error=None,
                     last_error_code=None,
