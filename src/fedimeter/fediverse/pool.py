@@ -95,7 +95,7 @@ class ConnectionPool:
             raise
         return httpx.Response(
             status_code=head.status_code,
-            headers=head.headers.raw_items(),
+            headers=head.headers,
             stream=_Body(body, lambda: self._checkin(connection)),
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )

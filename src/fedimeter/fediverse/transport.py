@@ -7,7 +7,7 @@ in between (DNS rebinding) cannot reach a private address. TLS still uses the ho
 SNI and certificate checks: ``connection.open_connection`` starts TLS with the URL's host.
 
 ``GuardedTransport`` puts a ``ConnectionPool`` over that backend (global connection limit,
-keep-alive per origin; HTTP/1.1 by h11 in ``connection``) and speaks
+keep-alive per origin; HTTP/1.1 parsed by httptools in ``connection``) and speaks
 ``httpx.AsyncBaseTransport``. Sockets are asyncio's own (``stream.AsyncioBackend``).
 """
 
