@@ -30,7 +30,7 @@ from fedimeter.errors import (
     RateLimited,
     RemoteUnavailable,
 )
-from fedimeter.fediverse.body import decode_json, read_body
+from fedimeter.fediverse.body import answer_headers, decode_json, read_body
 from fedimeter.fediverse.ratelimit import RateLimitInfo, RateLimits, read_rate_limit
 from fedimeter.fediverse.stats import RequestStats
 
@@ -223,11 +223,12 @@ class Fetcher:
                         response = await self._transport.handle_async_request(request)
                         try:
                             self.stats.answered(response.status_code)
-                            info = read_rate_limit(response.headers, now=self._clock())
+                            headers = answer_headers(response)
+                            info = read_rate_limit(headers, now=self._clock())
                             if pacer is not None:
                                 pacer.answered(info)
                             answered = True
-                            return await self._outcome(url, host, response), info
+                            return await self._outcome(url, host, response, headers), info
                         finally:
                             await response.aclose()
             except TimeoutError:
@@ -242,11 +243,11 @@ class Fetcher:
                         pacer.failed()
 
     async def _outcome(
-        self, url: httpx.URL, host: str, response: httpx.Response
+        self, url: httpx.URL, host: str, response: httpx.Response, headers: dict[str, str]
     ) -> Reply | _Redirect:
         status = response.status_code
         if status in _REDIRECTS:
-            location = response.headers.get("location", "").strip()
+            location = headers.get("location", "").strip()
             if not location:
                 raise BadResponse(f"{host} answered {_status_text(status)} without a Location")
             return _Redirect(location)
@@ -255,14 +256,16 @@ class Fetcher:
                 f"{host} answered {_status_text(status)}: it lets only signed-in users or "
                 "servers read this (limited federation mode or authorized fetch)"
             )
-        content_type = response.headers.get("content-type")
+        content_type = headers.get("content-type")
         if 200 <= status < 300:  # noqa: PLR2004 - the 2xx range
-            body = await read_body(response, limit=self.settings.max_response_bytes, host=host)
+            body = await read_body(
+                response, limit=self.settings.max_response_bytes, host=host, headers=headers
+            )
             self.stats.bytes_received += len(body)
             return Reply(url, status, decode_json(body, content_type=content_type, host=host))
         try:
             limit = min(_ERROR_BODY_LIMIT, self.settings.max_response_bytes)
-            body = await read_body(response, limit=limit, host=host)
+            body = await read_body(response, limit=limit, host=host, headers=headers)
             self.stats.bytes_received += len(body)
             data = decode_json(body, content_type=content_type, host=host)
         except BadResponse:

@@ -193,7 +193,11 @@ class ConnectionPool:
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body that gives its connection back to the pool once closed."""
+    """A response body that gives its connection back to the pool once closed.
+
+    An iterator of its own rather than an async generator: each of those registers with the
+    event loop when first iterated, and there is one per answer.
+    """
 
     def __init__(
         self, chunks: AsyncGenerator[bytes, None], give_back: Callable[[], Awaitable[None]]
@@ -201,10 +205,14 @@ class _Body(httpx.AsyncByteStream):
         self._chunks = chunks
         self._give_back: Callable[[], Awaitable[None]] | None = give_back
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
         try:
-            async for chunk in self._chunks:
-                yield chunk
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            raise
         except BaseException:
             await self.aclose()
             raise
