@@ -1,12 +1,18 @@
 """CPU per request of each layer of fedimeter's HTTP path, down to the bare floor.
 
-``python bench/collect.py --floor`` runs this. One simulated Mastodon 4.1 instance serves
-account answers on 127.0.0.1 in its own process, without latency or rate limit; each client
-below sends the same ``GET /api/v1/accounts/:id`` requests over kept-alive connections,
-``IN_FLIGHT`` at a time, and the CPU of this process per request is what it costs:
+``python bench/collect.py --floor`` runs this. Simulated Mastodon 4.1 instances serve account
+answers on 127.0.0.1 in their own process, without rate limit; each client below sends the same
+``GET /api/v1/accounts/:id`` requests over kept-alive connections, ``IN_FLIGHT`` at a time, and
+the CPU of this process per request is what it costs. Twice: **hot**, from a server that
+answers at once (the client is never idle), and **waking**, from one that answers after the
+round's 50-150 ms (the client sleeps between answers, as in a round, and each answer wakes it
+with cold caches: the same code costs two to four times the CPU).
 
-- **h11 over a bare asyncio stream**: the floor for HTTP/1.1 in Python. No guard, no pool,
-  no timeouts, no size cap: nothing fedimeter could use, only what any client must pay;
+- **httptools over an asyncio protocol**: the floor for HTTP/1.1 in Python with a parser in C.
+  No guard, no pool, no timeouts, no size cap: nothing fedimeter could use, only what any
+  client must pay;
+- **h11 over a bare asyncio stream**: the same with h11's pure-Python parser (what fedimeter
+  used before httptools);
 - **httpx.AsyncClient**: httpx's own stack (httpcore's pool over anyio), what most Python
   tools use, and what fedimeter used before;
 - **GuardedTransport**: fedimeter's transport (SSRF guard, pool, h11 connection, timeouts);
@@ -27,6 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import h11
+import httptools
 import httpx
 
 from fedimeter.config import Settings
@@ -38,30 +45,43 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 REQUESTS = 2000
+#: Requests per run from the server with latency (about 40 a second at 4 in flight).
+WAKING_REQUESTS = 400
+WAKING_LATENCY = (0.05, 0.15)
 IN_FLIGHT = 4
 RUNS = 5
+WAKING_RUNS = 3
 ACCOUNTS = 50
 
 
 def _server(conn: Connection) -> None:
-    """Serve one instance until told to stop; send its port and account ids first."""
+    """Serve two instances, hot and waking, until told to stop; send their ports and ids."""
     world = SimFediverse(seed=1)
-    instance = world.add_instance("floor", version="4.1.20", rate_limit=None)
-    accounts = [
-        instance.add_account(f"user{i}", followers=i, following=i, statuses=i)
-        for i in range(ACCOUNTS)
-    ]
+    hot = world.add_instance("hot", version="4.1.20", rate_limit=None)
+    waking = world.add_instance("waking", version="4.1.20", rate_limit=None, latency=WAKING_LATENCY)
+    ports = []
+    ids = []
+    for instance in (hot, waking):
+        accounts = [
+            instance.add_account(f"user{i}", followers=i, following=i, statuses=i)
+            for i in range(ACCOUNTS)
+        ]
+        ports.append(instance.address.port or 80)
+        ids.append([a.id for a in accounts])
     with world.run_in_thread():
-        conn.send((instance.address.port or 80, [a.id for a in accounts]))
+        conn.send((ports, ids))
         conn.recv()
 
 
-#: ``client(port, account_ids)`` sends ``REQUESTS`` requests, returns their CPU seconds.
-Client: TypeAlias = Callable[[int, list[str]], Coroutine[Any, Any, float]]
+#: ``client(port, account_ids, requests)`` sends ``requests`` (None: ``REQUESTS``) requests and
+#: returns their CPU seconds.
+Client: TypeAlias = Callable[[int, list[str], int | None], Coroutine[Any, Any, float]]
 
 
-async def _spread(send: Callable[[str], Awaitable[None]], ids: list[str]) -> float:
-    """``REQUESTS`` requests, ``IN_FLIGHT`` at a time, over the accounts in turn.
+async def _spread(
+    send: Callable[[str], Awaitable[None]], ids: list[str], requests: int | None = None
+) -> float:
+    """``requests`` (``REQUESTS``), ``IN_FLIGHT`` at a time, over the accounts in turn.
 
     Returns:
         The CPU seconds they took, after one request per connection to open them (setting
@@ -74,11 +94,59 @@ async def _spread(send: Callable[[str], Awaitable[None]], ids: list[str]) -> flo
 
     await asyncio.gather(*(worker(k, IN_FLIGHT, IN_FLIGHT) for k in range(IN_FLIGHT)))
     started = time.process_time()
-    await asyncio.gather(*(worker(k, IN_FLIGHT, REQUESTS) for k in range(IN_FLIGHT)))
+    count = requests or REQUESTS
+    await asyncio.gather(*(worker(k, IN_FLIGHT, count) for k in range(IN_FLIGHT)))
     return time.process_time() - started
 
 
-async def _bare_h11(port: int, ids: list[str]) -> float:
+class _Answer(asyncio.Protocol):
+    """httptools' callbacks and asyncio's protocol in one: one answer at a time."""
+
+    transport: asyncio.Transport
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.body: list[bytes] = []
+        self.done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream: a Transport
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done.set_result(b"".join(self.body))
+        self.body = []
+
+
+async def _bare_httptools(port: int, ids: list[str], requests: int | None) -> float:
+    loop = asyncio.get_running_loop()
+    protocols = [
+        (await loop.create_connection(_Answer, "127.0.0.1", port))[1] for _ in range(IN_FLIGHT)
+    ]
+    free = list(protocols)
+    host = f"127.0.0.1:{port}".encode()
+
+    async def send(path: str) -> None:
+        protocol = free.pop()
+        protocol.done = loop.create_future()
+        protocol.transport.write(
+            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+        )
+        json.loads(await protocol.done)
+        free.append(protocol)
+
+    cpu = await _spread(send, ids, requests)
+    for protocol in protocols:
+        protocol.transport.close()
+    return cpu
+
+
+async def _bare_h11(port: int, ids: list[str], requests: int | None) -> float:
     streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(IN_FLIGHT)]
     free = list(streams)
     host = f"127.0.0.1:{port}"
@@ -100,19 +168,19 @@ async def _bare_h11(port: int, ids: list[str]) -> float:
         json.loads(body)
         free.append((reader, writer))
 
-    cpu = await _spread(send, ids)
+    cpu = await _spread(send, ids, requests)
     for _, writer in streams:
         writer.close()
     return cpu
 
 
-async def _httpx_client(port: int, ids: list[str]) -> float:
+async def _httpx_client(port: int, ids: list[str], requests: int | None) -> float:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
 
         async def send(path: str) -> None:
             (await client.get(path)).json()
 
-        return await _spread(send, ids)
+        return await _spread(send, ids, requests)
 
 
 def _settings() -> Settings:
@@ -121,7 +189,7 @@ def _settings() -> Settings:
     )
 
 
-async def _guarded(port: int, ids: list[str]) -> float:
+async def _guarded(port: int, ids: list[str], requests: int | None) -> float:
     transport = GuardedTransport(_settings())
     timeout = httpx.Timeout(10.0).as_dict()
 
@@ -133,12 +201,12 @@ async def _guarded(port: int, ids: list[str]) -> float:
         json.loads(await response.aread())
         await response.aclose()
 
-    cpu = await _spread(send, ids)
+    cpu = await _spread(send, ids, requests)
     await transport.aclose()
     return cpu
 
 
-async def _fetcher(port: int, ids: list[str]) -> float:
+async def _fetcher(port: int, ids: list[str], requests: int | None) -> float:
     settings = _settings()
     transport = GuardedTransport(settings)
     fetcher = Fetcher(settings, transport)
@@ -146,42 +214,54 @@ async def _fetcher(port: int, ids: list[str]) -> float:
     async def send(path: str) -> None:
         await fetcher.get_json(f"http://127.0.0.1:{port}{path}")
 
-    cpu = await _spread(send, ids)
+    cpu = await _spread(send, ids, requests)
     await transport.aclose()
     return cpu
 
 
 CLIENTS: dict[str, Client] = {
-    "h11 over a bare asyncio stream (the floor)": _bare_h11,
+    "httptools over an asyncio protocol (the floor)": _bare_httptools,
+    "h11 over a bare asyncio stream": _bare_h11,
     "httpx.AsyncClient (httpcore's pool, anyio)": _httpx_client,
     "GuardedTransport": _guarded,
     "Fetcher.get_json (what a round uses)": _fetcher,
 }
 
 
-def _cpu_per_request(client: Client, port: int, ids: list[str]) -> float:
+def _cpu_per_request(client: Client, port: int, ids: list[str], requests: int) -> float:
     """Microseconds of this process's CPU per request, one run in a fresh event loop."""
-    return asyncio.run(client(port, ids)) / REQUESTS * 1e6
+    return asyncio.run(client(port, ids, requests)) / requests * 1e6
 
 
 def run_floor() -> None:
-    """Start the server, time every client ``RUNS`` times, print the table."""
+    """Start the servers, time every client hot and waking, print the table."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     server = context.Process(target=_server, args=(theirs,), daemon=True)
     server.start()
     try:
-        port, ids = ours.recv()
+        (hot_port, waking_port), (hot_ids, waking_ids) = ours.recv()
+        low, high = (int(s * 1000) for s in WAKING_LATENCY)
         print(
-            f"CPU per request: {REQUESTS:,} GET /api/v1/accounts/:id to one simulated Mastodon"
-            f" on loopback, {IN_FLIGHT} in flight, kept-alive connections; {RUNS} runs each."
+            f"CPU per request: GET /api/v1/accounts/:id to a simulated Mastodon on loopback, "
+            f"{IN_FLIGHT} in flight, kept-alive connections. Hot: {REQUESTS:,} requests "
+            f"answered at once, fastest and median of {RUNS} runs. Waking: {WAKING_REQUESTS:,}"
+            f" requests answered after {low}-{high} ms, fastest and median of {WAKING_RUNS}."
         )
         print()
         width = max(len(name) for name in CLIENTS)
-        print(f"{'':{width}}  {'fastest':>9}  {'median':>9}")
+        print(f"{'':{width}}  {'hot':>19}  {'waking':>19}")
         for name, client in CLIENTS.items():
-            runs = [_cpu_per_request(client, port, ids) for _ in range(RUNS)]
-            print(f"{name:{width}}  {min(runs):6.0f} us  {statistics.median(runs):6.0f} us")
+            hot = [_cpu_per_request(client, hot_port, hot_ids, REQUESTS) for _ in range(RUNS)]
+            waking = [
+                _cpu_per_request(client, waking_port, waking_ids, WAKING_REQUESTS)
+                for _ in range(WAKING_RUNS)
+            ]
+            print(
+                f"{name:{width}}  {min(hot):5.0f} / {statistics.median(hot):5.0f} us"
+                f"  {min(waking):5.0f} / {statistics.median(waking):5.0f} us",
+                flush=True,
+            )
     finally:
         ours.send("stop")
         server.join(10)
