@@ -59,17 +59,15 @@ def _server(conn: Connection) -> None:
     world = SimFediverse(seed=1)
     hot = world.add_instance("hot", version="4.1.20", rate_limit=None)
     waking = world.add_instance("waking", version="4.1.20", rate_limit=None, latency=WAKING_LATENCY)
-    ports = []
-    ids = []
-    for instance in (hot, waking):
-        accounts = [
-            instance.add_account(f"user{i}", followers=i, following=i, statuses=i)
+    ids = [
+        [
+            instance.add_account(f"user{i}", followers=i, following=i, statuses=i).id
             for i in range(ACCOUNTS)
         ]
-        ports.append(instance.address.port or 80)
-        ids.append([a.id for a in accounts])
+        for instance in (hot, waking)
+    ]
     with world.run_in_thread():
-        conn.send((ports, ids))
+        conn.send(([instance.address.port or 80 for instance in (hot, waking)], ids))
         conn.recv()
 
 
