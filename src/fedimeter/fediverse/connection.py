@@ -372,9 +372,10 @@ def _request_head(request: httpx.Request) -> bytes:
     url = request.url
     lines = [request.method.encode("ascii") + b" " + url.raw_path + b" HTTP/1.1"]
     lines += [name + b": " + value for name, value in request.headers.raw]
-    for line in lines:
-        if any(char in line for char in _FORBIDDEN_IN_HEAD):
-            raise httpx.LocalProtocolError("a request line or header holds a line break or NUL")
+    # Checked on the lines joined without separators: three scans of one string in C.
+    unseparated = b"".join(lines)
+    if any(char in unseparated for char in _FORBIDDEN_IN_HEAD):
+        raise httpx.LocalProtocolError("a request line or header holds a line break or NUL")
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
