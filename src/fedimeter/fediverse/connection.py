@@ -358,8 +358,9 @@ class Connection:
                 data = await self._stream.read(_READ_SIZE, timeout=timeout)
                 if not data:
                     if answer.ends_with_the_connection():
+                        # The close was the end. keep_alive stays False (llhttp never saw
+                        # the message complete), so the connection is not reused.
                         answer.complete = True
-                        answer.extra = True  # the server closed it: not for another request
                         continue
                     raise httpx.RemoteProtocolError(
                         "the server closed the connection before the end of the answer"
