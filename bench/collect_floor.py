@@ -15,7 +15,8 @@ with cold caches: the same code costs two to four times the CPU).
   used before httptools);
 - **httpx.AsyncClient**: httpx's own stack (httpcore's pool over anyio), what most Python
   tools use, and what fedimeter used before;
-- **GuardedTransport**: fedimeter's transport (SSRF guard, pool, h11 connection, timeouts);
+- **GuardedTransport.fetch**: fedimeter's transport (SSRF guard, pool, connection, size caps,
+  timeouts), as the collector uses it;
 - **Fetcher.get_json**: the whole path a round uses, with pacing, retries, the size cap and
   strict JSON.
 
@@ -189,15 +190,20 @@ def _settings() -> Settings:
 
 async def _guarded(port: int, ids: list[str], requests: int | None) -> float:
     transport = GuardedTransport(_settings())
-    timeout = httpx.Timeout(10.0).as_dict()
+    headers = ((b"Accept", b"application/json"),)
+    loop = asyncio.get_running_loop()
 
     async def send(path: str) -> None:
-        request = httpx.Request(
-            "GET", f"http://127.0.0.1:{port}{path}", extensions={"timeout": timeout}
+        answer = await transport.fetch(
+            httpx.URL(f"http://127.0.0.1:{port}{path}"),
+            headers,
+            limit=10_000_000,
+            error_limit=65536,
+            read_timeout=10.0,
+            connect_timeout=10.0,
+            deadline=loop.time() + 30.0,
         )
-        response = await transport.handle_async_request(request)
-        json.loads(await response.aread())
-        await response.aclose()
+        json.loads(answer.body or b"")
 
     cpu = await _spread(send, ids, requests)
     await transport.aclose()
@@ -221,7 +227,7 @@ CLIENTS: dict[str, Client] = {
     "httptools over an asyncio protocol (the floor)": _bare_httptools,
     "h11 over a bare asyncio stream": _bare_h11,
     "httpx.AsyncClient (httpcore's pool, anyio)": _httpx_client,
-    "GuardedTransport": _guarded,
+    "GuardedTransport.fetch": _guarded,
     "Fetcher.get_json (what a round uses)": _fetcher,
 }
 

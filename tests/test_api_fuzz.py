@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpcore
 import pytest
 import schemathesis
 import uvicorn
@@ -32,19 +31,9 @@ TOKEN = "fuzzing-token-0123456789abcdef"
 READ_TOKEN = "fuzzing-read-token-0123456789"
 
 
-class _NoNetwork(httpcore.AsyncNetworkBackend):
+async def _no_network(_factory: object, address: str, port: int, *_args: object) -> object:
     """Refuses every connection."""
-
-    async def connect_tcp(self, host: str, port: int, *_args: Any, **_kwargs: Any) -> Any:
-        """Refuse."""
-        raise httpcore.ConnectError(f"tests do not reach {host}:{port}")
-
-    async def connect_unix_socket(self, path: str, *_args: Any, **_kwargs: Any) -> Any:
-        """Refuse."""
-        raise httpcore.ConnectError(f"tests do not reach {path}")
-
-    async def sleep(self, seconds: float) -> None:
-        """Not used."""
+    raise ConnectionRefusedError(f"tests do not reach {address}:{port}")
 
 
 async def _no_dns(host: str, _port: int) -> list[str]:
@@ -63,7 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         read_token=READ_TOKEN,
         max_retries=0,
     )
-    transport = GuardedTransport(settings, resolver=_no_dns, connector=_NoNetwork())
+    transport = GuardedTransport(settings, resolver=_no_dns, connector=_no_network)
     client = FediverseClient(settings, transport=transport)
     app = create_app(settings, schedule=False, client=client)
     with socket.socket() as sock:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
-from fedimeter.fediverse.connection import Connection, open_connection
-from fedimeter.fediverse.stream import AsyncioBackend
+from fedimeter.fediverse.connection import (
+    BodyTooLarge,
+    Connection,
+    DeadlinePassed,
+    connect_socket,
+    request_head,
+)
+from fedimeter.fediverse.transport import GuardedTransport
+from test_fediverse_support import make_settings
 
-TIMEOUTS: dict[str, float | None] = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+LIMIT = 1_000_000
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
@@ -62,25 +68,40 @@ async def connected(script: Scripted) -> AsyncIterator[Connection]:
     """A ``Connection`` to a server playing ``script``."""
     server = await asyncio.start_server(script.handle, "127.0.0.1", 0)
     script.port = server.sockets[0].getsockname()[1]
-    connection = await open_connection(
-        (b"http", b"127.0.0.1", script.port), AsyncioBackend(), ssl.create_default_context(), 5.0
-    )
+    connection = Connection(("http", "127.0.0.1", script.port))
+    await connect_socket(connection.itself, "127.0.0.1", script.port, None, "127.0.0.1")
     try:
         yield connection
     finally:
-        await connection.aclose()
+        connection.close()
         server.close()
         await server.wait_closed()
 
 
+def get(script: Scripted, path: str = "/api/v1/instance") -> bytes:
+    """A GET request's bytes."""
+    return request_head(b"GET", path.encode(), [(b"Host", f"127.0.0.1:{script.port}".encode())])
+
+
 async def exchange(
-    connection: Connection, script: Scripted, request: httpx.Request | None = None
-) -> tuple[int, bytes, bool]:
-    """Send, read the whole body, finish: status, body, whether the connection stays open."""
-    request = request or httpx.Request("GET", f"http://127.0.0.1:{script.port}/api/v1/instance")
-    head, body = await connection.send(request, TIMEOUTS)
-    data = b"".join([chunk async for chunk in body])
-    return head.status_code, data, await connection.finish()
+    connection: Connection,
+    script: Scripted,
+    request: bytes | None = None,
+    *,
+    limit: int = LIMIT,
+    error_limit: int = LIMIT,
+    read_timeout: float | None = 5.0,
+    deadline: float | None = None,
+) -> tuple[int, bytes | None, bool]:
+    """One exchange: status, body, whether the connection stays fit for another."""
+    answer = await connection.exchange(
+        request or get(script),
+        limit=limit,
+        error_limit=error_limit,
+        read_timeout=read_timeout,
+        deadline=deadline,
+    )
+    return answer.status, answer.body, connection.reusable
 
 
 async def test_a_content_length_answer_keeps_the_connection_for_the_next() -> None:
@@ -202,13 +223,31 @@ async def test_an_answer_cut_short_is_a_protocol_error(answer: bytes, message: s
 async def test_a_header_smuggling_a_line_break_is_never_sent() -> None:
     """A header value with CR LF would inject headers: refused before anything is sent."""
     script = Scripted([OK])
-    async with connected(script) as connection:
+    async with connected(script):
+        transport = GuardedTransport(make_settings(allow_private_addresses=True))
         request = httpx.Request(
             "GET", f"http://127.0.0.1:{script.port}/", headers={"X-Note": "a\r\nX-Evil: 1"}
         )
         with pytest.raises(httpx.LocalProtocolError, match="line break"):
-            await connection.send(request, TIMEOUTS)
+            await transport.handle_async_request(request)
+        await transport.aclose()
     assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        [(b"X-Note", b"a\r\nX-Evil: 1")],
+        [(b"X-Note\r\nX-Evil", b"1")],
+        [(b"X-Note", b"a\0b")],
+    ],
+)
+def test_request_heads_refuse_line_breaks_and_nuls(head: list[tuple[bytes, bytes]]) -> None:
+    """In a name or a value, CR, LF or NUL never reach the wire."""
+    with pytest.raises(httpx.LocalProtocolError, match="line break or NUL"):
+        request_head(b"GET", b"/", head)
+    with pytest.raises(httpx.LocalProtocolError, match="line break or NUL"):
+        request_head(b"GET", b"/a\r\nX: 1", [])
 
 
 async def test_request_bodies_are_sent_with_a_length_or_in_chunks() -> None:
@@ -220,14 +259,109 @@ async def test_request_bodies_are_sent_with_a_length_or_in_chunks() -> None:
         yield b"second"
 
     script = Scripted([OK, OK])
-    async with connected(script) as connection:
+    async with connected(script):
+        transport = GuardedTransport(make_settings(allow_private_addresses=True))
         url = f"http://127.0.0.1:{script.port}/api/v1/statuses"
-        assert await exchange(connection, script, httpx.Request("POST", url, json={"a": 1})) == (
-            200,
-            b"{}",
-            True,
-        )
+        response = await transport.handle_async_request(httpx.Request("POST", url, json={"a": 1}))
+        assert (response.status_code, await response.aread()) == (200, b"{}")
         chunked = httpx.Request("POST", url, content=pieces())
-        assert await exchange(connection, script, chunked) == (200, b"{}", True)
+        response = await transport.handle_async_request(chunked)
+        assert (response.status_code, await response.aread()) == (200, b"{}")
+        assert transport.pool.open_connections == 1
+        await transport.aclose()
     assert script.requests[0].endswith(b'\r\n\r\n{"a":1}')
-    assert script.requests[1].endswith(b"\r\n\r\n6\r\nfirst,\r\n6\r\nsecond\r\n0\r\n\r\n")
+    assert script.requests[1].endswith(b"\r\n\r\nc\r\nfirst,second\r\n0\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n01234567890", id="announced"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"6\r\n012345\r\n5\r\n67890\r\n0\r\n\r\n",
+            id="streamed",
+        ),
+    ],
+)
+async def test_a_success_body_over_the_limit_is_refused(answer: bytes) -> None:
+    """A 2xx body larger than the limit fails, whether announced or counted as it comes."""
+    script = Scripted([answer, OK], pieces=3)
+    async with connected(script) as connection:
+        with pytest.raises(BodyTooLarge) as raised:
+            await exchange(connection, script, limit=10)
+        assert not connection.reusable
+    assert raised.value.limit == 10
+    assert raised.value.announced == (11 if b"Content-Length" in answer else None)
+
+
+async def test_an_error_body_over_its_limit_is_dropped() -> None:
+    """A 404 with a body larger than the error limit: the status stands, the body is not kept."""
+    page = b"<html>" + b"x" * 500 + b"</html>"
+    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+    script = Scripted([answer, OK])
+    async with connected(script) as connection:
+        assert await exchange(connection, script, error_limit=100) == (404, None, False)
+
+
+async def test_an_error_body_within_its_limit_is_kept() -> None:
+    """Error bodies under their limit come whole: their JSON says why."""
+    error = b'{"error":"Record not found"}'
+    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(error), error)
+    script = Scripted([answer, OK])
+    async with connected(script) as connection:
+        assert await exchange(connection, script, error_limit=100) == (404, error, True)
+
+
+async def test_a_silent_server_times_out_reading() -> None:
+    """Nothing arriving for read_timeout seconds ends the exchange, and the connection."""
+    script = Scripted([None])  # reads the request, answers nothing, then closes
+    script.answers = []
+    hold = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await hold.wait()
+        writer.close()
+
+    script.handle = silent  # type: ignore[method-assign]
+    async with connected(script) as connection:
+        with pytest.raises(httpx.ReadTimeout, match=r"nothing arrived for 0\.2 s"):
+            await exchange(connection, script, read_timeout=0.2)
+        assert not connection.reusable
+        hold.set()
+
+
+async def test_a_drip_is_cut_off_by_the_deadline() -> None:
+    """Bytes arriving often enough for the read timeout still cannot pass the deadline."""
+    body = b" " * 40 + b"{}"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    script = Scripted([answer], pieces=len(answer))  # a byte every 10 ms
+    async with connected(script) as connection:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(DeadlinePassed):
+            await exchange(connection, script, read_timeout=1.0, deadline=loop.time() + 0.3)
+        assert not connection.reusable
+
+
+async def test_anything_arriving_between_exchanges_retires_the_connection() -> None:
+    """A stray 408 on an idle connection means the server is closing it: not reused."""
+    script = Scripted([OK + b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"])
+    async with connected(script) as connection:
+        status, _, _ = await exchange(connection, script)
+        assert status == 200
+        await asyncio.sleep(0.05)
+        assert not connection.reusable
+
+
+async def test_an_abandoned_exchange_closes_the_connection() -> None:
+    """Whoever stops waiting closes the connection; the late answer then goes nowhere."""
+    script = Scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"], pieces=2)
+    async with connected(script) as connection:
+        future = connection.exchange(
+            get(script), limit=LIMIT, error_limit=LIMIT, read_timeout=5.0, deadline=None
+        )
+        await asyncio.sleep(0)
+        future.cancel()
+        connection.close()
+        await asyncio.sleep(0.05)
+        assert not connection.reusable

@@ -3,10 +3,11 @@ import asyncio
 import httpx
 import pytest
 
+from fedimeter.errors import BadResponse
 from fedimeter.fediverse import GuardedTransport
 from fedimeter.fediverse.http import Fetcher
 from fedimeter.fediverse.pool import ConnectionPool
-from fedimeter.fediverse.stream import AsyncioBackend
+from fedimeter.fediverse.transport import GuardedConnector
 from test_fediverse_support import KeepAliveServer, make_settings
 
 
@@ -64,27 +65,29 @@ async def test_a_new_origin_at_the_limit_closes_the_idle_connection_unused_longe
 
 
 async def test_pool_timeout_when_every_connection_stays_busy() -> None:
-    """With the only connection held by an unread answer, the next request times out waiting."""
-    async with KeepAliveServer() as server:
+    """With the only connection busy on a slow answer, the next request times out waiting."""
+    async with KeepAliveServer(delay=0.5) as server:
         guarded = transport(max_connections=1)
-        held = await guarded.handle_async_request(httpx.Request("GET", f"{server.url}/held"))
+        held = asyncio.create_task(get(guarded, f"{server.url}/held"))
+        await asyncio.sleep(0.05)
         with pytest.raises(httpx.PoolTimeout):
             await get(guarded, f"{server.url}/waits", pool=0.1)
-        await held.aclose()
+        assert await held == b'{"ok": true}'
         assert await get(guarded, f"{server.url}/after") == b'{"ok": true}'
         await guarded.aclose()
+    assert server.connections == 1
 
 
 async def test_a_waiting_request_gets_the_connection_given_back() -> None:
     """A request waiting for a connection is sent as soon as the busy one is given back."""
-    async with KeepAliveServer() as server:
+    async with KeepAliveServer(delay=0.1) as server:
         guarded = transport(max_connections=1)
-        held = await guarded.handle_async_request(httpx.Request("GET", f"{server.url}/held"))
+        held = asyncio.create_task(get(guarded, f"{server.url}/held"))
+        await asyncio.sleep(0.02)
         waiting = asyncio.create_task(get(guarded, f"{server.url}/waits"))
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        await held.aread()
-        await held.aclose()
+        assert await held == b'{"ok": true}'
         assert await waiting == b'{"ok": true}'
         await guarded.aclose()
     assert server.connections == 1
@@ -101,32 +104,36 @@ async def test_a_connection_the_server_closed_is_not_reused() -> None:
     assert server.connections == 2
 
 
-async def test_an_answer_closed_unread_closes_its_connection() -> None:
-    """A response closed before its body was read cannot be reused: its connection is closed."""
+async def test_an_answer_over_the_limit_closes_its_connection() -> None:
+    """An answer larger than max_response_bytes is refused, and its connection closed."""
     async with KeepAliveServer(body=b"x" * 100_000) as server:
-        guarded = transport()
-        response = await guarded.handle_async_request(httpx.Request("GET", f"{server.url}/a"))
-        await response.aclose()
+        guarded = transport(max_response_bytes=10_000)
+        with pytest.raises(BadResponse, match="larger than max_response_bytes"):
+            await get(guarded, f"{server.url}/a")
         await asyncio.sleep(0.05)
         assert server.open == 0
-        await get(guarded, f"{server.url}/b")
+        assert guarded.pool.open_connections == 0
         await guarded.aclose()
-    assert server.connections == 2
 
 
 async def test_idle_connections_expire() -> None:
     """A connection idle for longer than the keep-alive expiry is closed, not reused."""
     async with KeepAliveServer() as server:
-        pool = ConnectionPool(
-            max_connections=4,
-            keepalive_expiry=0.05,
-            ssl_context=httpx.create_ssl_context(),
-            network_backend=AsyncioBackend(),
-        )
+        connector = GuardedConnector(allow_private=True, ssl_context=httpx.create_ssl_context())
+        pool = ConnectionPool(max_connections=4, keepalive_expiry=0.05, opener=connector.connect)
+        request = b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         for _ in range(2):
-            response = await pool.send(httpx.Request("GET", f"{server.url}/x"))
-            await response.aread()
-            await response.aclose()
+            answer = await pool.fetch(
+                ("http", "127.0.0.1", server.port),
+                request,
+                limit=1000,
+                error_limit=1000,
+                read_timeout=5.0,
+                connect_timeout=5.0,
+                wait_deadline=None,
+                deadline=None,
+            )
+            assert answer.body == b'{"ok": true}'
             assert pool.idle_connections == 1
             await asyncio.sleep(0.1)
         await pool.aclose()
@@ -134,19 +141,20 @@ async def test_idle_connections_expire() -> None:
     assert server.connections == 2
 
 
-async def test_aclose_closes_idle_connections_and_busy_ones_when_given_back() -> None:
+async def test_aclose_closes_idle_connections_and_busy_ones_when_their_answer_ends() -> None:
     """Closing the transport closes idle connections at once, busy ones when their answer ends."""
-    async with KeepAliveServer() as server:
+    async with KeepAliveServer(delay=0.2) as server:
         guarded = transport()
         await get(guarded, f"{server.url}/idle")
-        busy = await guarded.handle_async_request(httpx.Request("GET", f"{server.url}/busy"))
+        busy = asyncio.create_task(get(guarded, f"{server.url}/busy"))
+        await asyncio.sleep(0.05)
         await guarded.aclose()
         await asyncio.sleep(0.05)
         assert server.open == 1
-        await busy.aread()
-        await busy.aclose()
+        assert await busy == b'{"ok": true}'
         await asyncio.sleep(0.05)
         assert server.open == 0
+        assert guarded.pool.open_connections == 0
 
 
 async def test_fetcher_measures_many_hosts_over_few_connections() -> None:

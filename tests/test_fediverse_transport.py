@@ -2,10 +2,9 @@ import asyncio
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import httpcore
 import httpx
 import pytest
 
@@ -14,7 +13,7 @@ from fedimeter.domain.models import InstanceAddress
 from fedimeter.errors import AddressRefused, RemoteUnavailable
 from fedimeter.fediverse import FediverseClient, GuardedTransport
 from fedimeter.fediverse.http import Fetcher
-from fedimeter.fediverse.transport import GuardedNetworkBackend, system_resolver
+from fedimeter.fediverse.transport import system_resolver
 from test_fediverse_support import make_settings
 
 PUBLIC = "93.184.215.14"
@@ -100,65 +99,54 @@ class StubResolver:
         return script.pop(0) if len(script) > 1 else script[0]
 
 
-class ScriptedStream(httpcore.AsyncNetworkStream):
-    """A connection that answers one scripted response and logs what is written to it."""
+class ScriptedConnector:
+    """Stands in for sockets: records which address was dialled and answers from a script.
 
-    def __init__(self, answer: bytes, log: list[str]) -> None:
-        """Answer ``answer``; append writes and TLS starts to ``log``."""
-        self._chunks = [answer]
-        self._log = log
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        """The scripted answer, then end of stream."""
-        del max_bytes, timeout
-        return self._chunks.pop(0) if self._chunks else b""
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Log what the client sent."""
-        del timeout
-        self._log.append(buffer.decode("latin-1"))
-
-    async def aclose(self) -> None:
-        """Nothing to close."""
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Log the server name TLS would check, and carry on in the clear."""
-        del ssl_context, timeout
-        self._log.append(f"TLS {server_hostname}")
-        return self
-
-
-class ScriptedConnector(httpcore.AsyncNetworkBackend):
-    """Stands in for sockets: records which address was dialled and answers from a script."""
+    Each connection is one end of a socket pair; the other end reads the request and writes
+    the scripted answer. TLS is not spoken: the server name it would check is logged.
+    """
 
     def __init__(self, answers: dict[str, bytes]) -> None:
         """``answers`` maps an IP address to the response served there."""
         self.answers = answers
         self.dialled: list[str] = []
         self.log: list[str] = []
+        self._serving: set[asyncio.Task[None]] = set()
 
-    async def connect_tcp(
+    async def __call__(
         self,
-        host: str,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        address: str,
         port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str,
+    ) -> object:
         """Record the address dialled; refuse addresses without a script."""
-        del port, timeout, local_address, socket_options
-        self.dialled.append(host)
-        if host not in self.answers:
-            raise httpcore.ConnectError(f"nothing listens on {host}")
-        return ScriptedStream(self.answers[host], self.log)
+        del port
+        self.dialled.append(address)
+        if address not in self.answers:
+            raise ConnectionRefusedError(f"nothing listens on {address}")
+        if ssl_context is not None:
+            self.log.append(f"TLS {server_hostname}")
+        ours, theirs = socket.socketpair()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_connection(protocol_factory, sock=ours)
+        task = asyncio.create_task(self._serve(theirs, self.answers[address]))
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+        return transport
 
-    async def sleep(self, seconds: float) -> None:
-        """Never sleep."""
+    async def _serve(self, sock: socket.socket, answer: bytes) -> None:
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.log.append(head.decode("latin-1"))
+            writer.write(answer)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
 
 
 def ok_answer(body: object = None) -> bytes:
@@ -413,13 +401,6 @@ async def test_slow_drip_is_cut_off_by_the_request_deadline() -> None:
     finally:
         await transport.aclose()
         await tiny.stop()
-
-
-async def test_unix_sockets_are_never_used() -> None:
-    """The guarded backend refuses unix sockets: servers are reached over TCP only."""
-    backend = GuardedNetworkBackend(allow_private=True)
-    with pytest.raises(httpcore.ConnectError):
-        await backend.connect_unix_socket("/var/run/docker.sock")
 
 
 async def test_system_resolver_resolves_localhost() -> None:

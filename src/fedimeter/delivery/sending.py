@@ -90,7 +90,7 @@ class Sender:
                 self.client.build_request(method, url, headers=headers, json=json, content=content),
                 stream=True,
             )
-        except AddressRefused as exc:
+        except (AddressRefused, BadResponse) as exc:
             raise DeliveryError(f"{what}: {exc}") from None
         except httpx.TimeoutException:
             raise Retry("timed out") from None

@@ -11,9 +11,17 @@ import httpx
 from fedimeter.errors import BadResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
-__all__ = ["MAX_JSON_DEPTH", "answer_headers", "decode_json", "read_body"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "answer_headers",
+    "decode_content",
+    "decode_json",
+    "read_body",
+    "read_raw",
+    "too_large",
+]
 
 #: Deepest nesting of arrays and objects accepted; real answers stay under ten.
 MAX_JSON_DEPTH = 64
@@ -29,13 +37,10 @@ async def read_body(
     host: str,
     headers: Mapping[str, str] | None = None,
 ) -> bytes:
-    """Read the whole body, decompressing gzip or deflate, never holding more than ``limit``.
+    """Read the whole body of an httpx answer, decompressed, never holding more than ``limit``.
 
     ``headers`` are the answer's, lower-case names to values (``answer_headers``), when the
     caller has them already; otherwise they are read from ``response``.
-
-    Both the bytes on the wire and the decompressed bytes are capped, so neither a huge
-    answer nor a small compressed bomb can exhaust memory.
 
     Returns:
         The decoded body.
@@ -46,35 +51,85 @@ async def read_body(
         httpx.RemoteProtocolError: a compressed body ended early (a truncated answer).
     """
     if headers is None:
-        headers = response.headers
+        headers = answer_headers(response)
+    raw = await read_raw(response, limit=limit, host=host, headers=headers)
+    if response.is_stream_consumed and raw is response.content:
+        return raw  # httpx has decoded it already
+    return decode_content(raw, headers.get("content-encoding"), limit=limit, host=host)
+
+
+async def read_raw(
+    response: httpx.Response, *, limit: int, host: str, headers: Mapping[str, str]
+) -> bytes:
+    """The body as it came over the wire (compressed if it was), at most ``limit`` bytes.
+
+    An answer built in memory (a transport that answers with ready content, as
+    ``httpx.MockTransport`` may) comes back as ``response.content``, which httpx has decoded.
+
+    Raises:
+        BadResponse: the body is (or announces to be) larger than ``limit``.
+    """
     announced = headers.get("content-length", "").strip()
     if announced.isascii() and announced.isdigit() and int(announced) > limit:
         _too_large(host, limit, f"announced a {int(announced):,}-byte answer,")
     if response.is_stream_consumed:
-        # Built in memory (a transport that answers with ready content, as MockTransport
-        # does): httpx has decoded it already.
         if len(response.content) > limit:
             _too_large(host, limit, "sent an answer")
         return response.content
-    decompress, finish = _decoder(headers.get("content-encoding"), host, limit)
     chunks: list[bytes] = []
-    wire = size = 0
+    wire = 0
     # The stream itself, not ``aiter_raw()``: httpx's layers around it (a chunker, counters,
     # one more async generator) cost more CPU than the reading, for nothing used here.
     async for raw in response.stream:  # type: ignore[union-attr]
         wire += len(raw)
         if wire > limit:
             _too_large(host, limit, "sent an answer")
-        part = decompress(raw, limit - size + 1)
-        size += len(part)
-        if size > limit:
-            _too_large(host, limit, "sent an answer that decompresses")
-        chunks.append(part)
-    tail = finish()
-    if size + len(tail) > limit:
-        _too_large(host, limit, "sent an answer that decompresses")
-    chunks.append(tail)
+        chunks.append(raw)
     return b"".join(chunks)
+
+
+def decode_content(raw: bytes, encoding: str | None, *, limit: int, host: str) -> bytes:
+    """Decompress a body by its ``Content-Encoding``, never producing more than ``limit`` bytes.
+
+    The cap applies while decompressing, so a small compressed bomb cannot exhaust memory.
+
+    Raises:
+        BadResponse: the result would pass ``limit``, or the encoding is unknown or corrupt.
+        httpx.RemoteProtocolError: a compressed body ended early (a truncated answer).
+    """
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return raw
+    if name in {"gzip", "x-gzip"}:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif name == "deflate":
+        inflater = zlib.decompressobj()
+    else:
+        raise BadResponse(f"{host} answered with an unsupported Content-Encoding {name!r}")
+    try:
+        body = inflater.decompress(raw, limit + 1)
+        if len(body) > limit or inflater.unconsumed_tail:
+            # More output than the cap allows: a bomb, or just too big.
+            _too_large(host, limit, "sent an answer that decompresses")
+        if not inflater.eof:
+            raise httpx.RemoteProtocolError(f"the {name} body from {host} ended early")
+        tail = inflater.flush()
+    except zlib.error as exc:
+        raise BadResponse(f"{host} sent a corrupt {name} body ({exc})") from None
+    if len(body) + len(tail) > limit:
+        _too_large(host, limit, "sent an answer that decompresses")
+    return body + tail if tail else body
+
+
+def too_large(host: str, limit: int, announced: int | None) -> NoReturn:
+    """Raise the ``BadResponse`` for a body over ``limit`` (``announced``: its Content-Length).
+
+    Raises:
+        BadResponse: always.
+    """
+    if announced is not None:
+        _too_large(host, limit, f"announced a {announced:,}-byte answer,")
+    _too_large(host, limit, "sent an answer")
 
 
 def answer_headers(response: httpx.Response) -> dict[str, str]:
@@ -157,35 +212,3 @@ def _depth_exceeds(value: object, limit: int) -> bool:
 
 def _too_large(host: str, limit: int, what: str) -> NoReturn:
     raise BadResponse(f"{host} {what} larger than max_response_bytes ({limit:,} bytes) allows")
-
-
-def _decoder(
-    encoding: str | None, host: str, limit: int
-) -> tuple[Callable[[bytes, int], bytes], Callable[[], bytes]]:
-    """A ``(decompress(chunk, max_length), finish())`` pair for a ``Content-Encoding``."""
-    name = (encoding or "identity").strip().lower()
-    if name == "identity":
-        return (lambda chunk, _limit: chunk), (lambda: b"")
-    if name in {"gzip", "x-gzip"}:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif name == "deflate":
-        inflater = zlib.decompressobj()
-    else:
-        raise BadResponse(f"{host} answered with an unsupported Content-Encoding {name!r}")
-
-    def decompress(chunk: bytes, max_length: int) -> bytes:
-        try:
-            part = inflater.decompress(chunk, max_length)
-        except zlib.error as exc:
-            raise BadResponse(f"{host} sent a corrupt {name} body ({exc})") from None
-        if inflater.unconsumed_tail:
-            # More output is waiting than the cap allows: a bomb, or just too big.
-            _too_large(host, limit, "sent an answer that decompresses")
-        return part
-
-    def finish() -> bytes:
-        if not inflater.eof:
-            raise httpx.RemoteProtocolError(f"the {name} body from {host} ended early")
-        return inflater.flush()
-
-    return decompress, finish

@@ -1,8 +1,10 @@
 """GET a JSON document from a server: pacing, retries, redirects, size cap, JSON decoding.
 
-``Fetcher.get_json`` is the one place that talks HTTP. It sends through any
-``httpx.AsyncBaseTransport`` (the guarded one in production, ``httpx.MockTransport`` in unit
-tests) and turns every network failure into an error from ``fedimeter.errors``:
+``Fetcher.get_json`` is the one place that talks HTTP. It sends through the guarded transport's
+own ``fetch`` (no httpx request or response objects built: see ``connection``), or through any
+other ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in unit tests) by way of
+``HttpxSender``, which gives the same ``Answer``; and it turns every network failure into an
+error from ``fedimeter.errors``:
 
 - 5xx, timeouts, refused or reset connections, truncated bodies: retried up to
   ``max_retries`` times with full-jitter exponential backoff, then ``RemoteUnavailable``;
@@ -17,7 +19,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -30,18 +32,26 @@ from fedimeter.errors import (
     RateLimited,
     RemoteUnavailable,
 )
-from fedimeter.fediverse.body import answer_headers, decode_json, read_body
+from fedimeter.fediverse.body import (
+    answer_headers,
+    decode_content,
+    decode_json,
+    read_raw,
+    too_large,
+)
+from fedimeter.fediverse.connection import Answer, BodyTooLarge, DeadlinePassed
 from fedimeter.fediverse.ratelimit import RateLimitInfo, RateLimits, read_rate_limit
 from fedimeter.fediverse.stats import RequestStats
+from fedimeter.fediverse.transport import GuardedTransport
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
     from datetime import datetime
 
     from fedimeter.config import Settings
     from fedimeter.fediverse.ratelimit import HostPacer
 
-__all__ = ["MAX_REDIRECTS", "MAX_THROTTLED", "Fetcher", "Reply"]
+__all__ = ["MAX_REDIRECTS", "MAX_THROTTLED", "Fetcher", "HttpxSender", "Reply", "Sender"]
 
 #: Redirects followed for one request.
 MAX_REDIRECTS = 5
@@ -98,13 +108,94 @@ class _Retryable(Exception):
     """A failed attempt worth retrying; ``str()`` is a verb phrase ("timed out after 30 s")."""
 
 
+class Sender(Protocol):
+    """Sends one GET and gives back the whole answer (``GuardedTransport`` is one)."""
+
+    async def fetch(
+        self,
+        url: httpx.URL,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        limit: int,
+        error_limit: int,
+        read_timeout: float | None,
+        connect_timeout: float | None,
+        deadline: float | None,
+    ) -> Answer:
+        """GET ``url``; the answer's body over the wire, within the limits and the deadline."""
+        ...
+
+
+class HttpxSender:
+    """A ``Sender`` over any ``httpx.AsyncBaseTransport`` (``httpx.MockTransport``, say)."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        """Send through ``transport``."""
+        self._transport = transport
+
+    async def fetch(
+        self,
+        url: httpx.URL,
+        headers: Sequence[tuple[bytes, bytes]],
+        *,
+        limit: int,
+        error_limit: int,
+        read_timeout: float | None,
+        connect_timeout: float | None,
+        deadline: float | None,
+    ) -> Answer:
+        """GET ``url`` through the transport and read the answer within the limits.
+
+        Raises:
+            DeadlinePassed: the answer was not whole by ``deadline``.
+            BodyTooLarge: a 2xx body larger than ``limit``.
+            httpx.TransportError: whatever the transport raised.
+        """
+        timeout = {
+            "connect": connect_timeout,
+            "read": read_timeout,
+            "write": read_timeout,
+            "pool": None if deadline is None else deadline - asyncio.get_running_loop().time(),
+        }
+        request = httpx.Request("GET", url, headers=list(headers), extensions={"timeout": timeout})
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    return await self._read(response, url, limit, error_limit)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise DeadlinePassed("the answer was not whole by the request's deadline") from None
+
+    async def _read(
+        self, response: httpx.Response, url: httpx.URL, limit: int, error_limit: int
+    ) -> Answer:
+        headers = answer_headers(response)
+        ok = 200 <= response.status_code < 300  # noqa: PLR2004 - the 2xx range
+        host = _authority(url)
+        body: bytes | None
+        try:
+            body = await read_raw(
+                response, limit=limit if ok else error_limit, host=host, headers=headers
+            )
+        except BadResponse:
+            if ok:
+                announced = headers.get("content-length", "").strip()
+                raise BodyTooLarge(limit, int(announced) if announced.isdigit() else None) from None
+            body = None
+        if response.is_stream_consumed and body is response.content:
+            headers.pop("content-encoding", None)  # httpx has decoded it already
+        return Answer(response.status_code, "1.1", b"", list(response.headers.raw), headers, body)
+
+
 class Fetcher:
     """Send GET requests for JSON with the client's settings, limits and counters."""
 
     def __init__(
         self,
         settings: Settings,
-        transport: httpx.AsyncBaseTransport,
+        transport: httpx.AsyncBaseTransport | Sender,
         *,
         stats: RequestStats | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -117,7 +208,13 @@ class Fetcher:
         self.stats = stats if stats is not None else RequestStats()
         #: While set, no new request is sent (a round is stopping); see FediverseClient.halt.
         self.halted = False
-        self._transport = transport
+        # The guarded transport sends on its own path; any other httpx transport through httpx.
+        self._sender: Sender = (
+            HttpxSender(transport)
+            if isinstance(transport, httpx.AsyncBaseTransport)
+            and not isinstance(transport, GuardedTransport)
+            else transport
+        )
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
@@ -129,20 +226,14 @@ class Fetcher:
         )
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._connections = asyncio.Semaphore(settings.max_connections)
-        # Built once: httpx copies a Headers object without normalising it again.
-        self._headers = httpx.Headers(
-            {
-                "User-Agent": settings.user_agent,
-                "Accept": "application/json",
-                "Accept-Encoding": "gzip, deflate",
-            }
+        # Built once: the guarded transport joins them once for every request after.
+        self._headers: tuple[tuple[bytes, bytes], ...] = (
+            (b"User-Agent", settings.user_agent.encode("ascii", "replace")),
+            (b"Accept", b"application/json"),
+            (b"Accept-Encoding", b"gzip, deflate"),
         )
-        self._timeout = httpx.Timeout(
-            connect=settings.connect_timeout,
-            read=settings.read_timeout,
-            write=settings.read_timeout,
-            pool=settings.request_deadline,
-        ).as_dict()
+        self._limit = settings.max_response_bytes
+        self._error_limit = min(_ERROR_BODY_LIMIT, settings.max_response_bytes)
 
     async def get_json(self, url: httpx.URL | str) -> Reply:
         """GET ``url`` and return the final answer, following up to ``MAX_REDIRECTS``.
@@ -213,27 +304,31 @@ class Fetcher:
                     pacer.failed()
                 raise Halted(f"{host} was not asked: the round is stopping")
             answered = False
+            settings = self.settings
             try:
                 async with self._connections:
                     self.stats.sent(host)
-                    async with asyncio.timeout(self.settings.request_deadline):
-                        request = httpx.Request(
-                            "GET", url, headers=self._headers, extensions={"timeout": self._timeout}
-                        )
-                        response = await self._transport.handle_async_request(request)
-                        try:
-                            self.stats.answered(response.status_code)
-                            headers = answer_headers(response)
-                            info = read_rate_limit(headers, now=self._clock())
-                            if pacer is not None:
-                                pacer.answered(info)
-                            answered = True
-                            return await self._outcome(url, host, response, headers), info
-                        finally:
-                            await response.aclose()
-            except TimeoutError:
-                deadline = self.settings.request_deadline
-                raise _Retryable(f"did not finish answering within {deadline:g} s") from None
+                    deadline = asyncio.get_running_loop().time() + settings.request_deadline
+                    answer = await self._sender.fetch(
+                        url,
+                        self._headers,
+                        limit=self._limit,
+                        error_limit=self._error_limit,
+                        read_timeout=settings.read_timeout,
+                        connect_timeout=settings.connect_timeout,
+                        deadline=deadline,
+                    )
+                self.stats.answered(answer.status)
+                info = read_rate_limit(answer.headers, now=self._clock())
+                if pacer is not None:
+                    pacer.answered(info)
+                answered = True
+                return self._outcome(url, host, answer), info
+            except DeadlinePassed:
+                deadline_text = f"{settings.request_deadline:g}"
+                raise _Retryable(f"did not finish answering within {deadline_text} s") from None
+            except BodyTooLarge as exc:
+                too_large(host, exc.limit, exc.announced)
             except httpx.TransportError as exc:
                 raise _Retryable(self._describe_failure(exc)) from None
             finally:
@@ -242,10 +337,9 @@ class Fetcher:
                     if pacer is not None:
                         pacer.failed()
 
-    async def _outcome(
-        self, url: httpx.URL, host: str, response: httpx.Response, headers: dict[str, str]
-    ) -> Reply | _Redirect:
-        status = response.status_code
+    def _outcome(self, url: httpx.URL, host: str, answer: Answer) -> Reply | _Redirect:
+        status = answer.status
+        headers = answer.headers
         if status in _REDIRECTS:
             location = headers.get("location", "").strip()
             if not location:
@@ -257,18 +351,20 @@ class Fetcher:
                 "servers read this (limited federation mode or authorized fetch)"
             )
         content_type = headers.get("content-type")
+        encoding = headers.get("content-encoding")
+        raw = answer.body
         if 200 <= status < 300:  # noqa: PLR2004 - the 2xx range
-            body = await read_body(
-                response, limit=self.settings.max_response_bytes, host=host, headers=headers
-            )
-            self.stats.bytes_received += len(body)
+            assert raw is not None  # noqa: S101 - a 2xx body over its limit raised
+            self.stats.bytes_received += len(raw)
+            body = decode_content(raw, encoding, limit=self._limit, host=host)
             return Reply(url, status, decode_json(body, content_type=content_type, host=host))
+        if raw is None:
+            return Reply(url, status, None)  # an error body too large to keep
+        self.stats.bytes_received += len(raw)
         try:
-            limit = min(_ERROR_BODY_LIMIT, self.settings.max_response_bytes)
-            body = await read_body(response, limit=limit, host=host, headers=headers)
-            self.stats.bytes_received += len(body)
+            body = decode_content(raw, encoding, limit=self._error_limit, host=host)
             data = decode_json(body, content_type=content_type, host=host)
-        except BadResponse:
+        except (BadResponse, httpx.RemoteProtocolError):
             data = None  # an error page: the status says enough
         return Reply(url, status, data)
 

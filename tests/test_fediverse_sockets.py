@@ -2,13 +2,12 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Sequence
 
-import httpcore
 import httpx
 import pytest
 import trustme
 
 from fedimeter.fediverse import GuardedTransport
-from fedimeter.fediverse.stream import AsyncioBackend
+from fedimeter.fediverse.connection import Connection, connect_socket
 from test_fediverse_support import KeepAliveServer, make_settings
 
 
@@ -126,9 +125,9 @@ async def test_a_server_that_never_answers_times_out(silent: int) -> None:
 
 
 async def test_a_body_the_server_does_not_read_times_out_writing(silent: int) -> None:
-    """The write timeout ends a request body the server never takes."""
+    """A request body the server never takes ends after the read timeout, as a write timeout."""
     guarded = transport()
-    timeout = httpx.Timeout(5.0, write=0.2).as_dict()
+    timeout = httpx.Timeout(5.0, read=0.2).as_dict()
     request = httpx.Request(
         "POST",
         f"http://127.0.0.1:{silent}/x",
@@ -150,19 +149,16 @@ async def test_a_closed_port_is_a_connection_error() -> None:
     await guarded.aclose()
 
 
-async def test_a_large_body_read_slowly_arrives_whole() -> None:
-    """A body far larger than the read buffer arrives intact when read a piece at a time."""
+async def test_a_large_body_arrives_whole() -> None:
+    """A body far larger than a socket read arrives intact, and the connection is reused."""
     body = bytes(range(256)) * 8192  # 2 MiB
     async with KeepAliveServer(body=body) as server:
         guarded = transport()
-        response = await guarded.handle_async_request(httpx.Request("GET", f"{server.url}/x"))
-        received = bytearray()
-        async for chunk in response.aiter_raw():
-            received += chunk
-            await asyncio.sleep(0.001)
-        await response.aclose()
+        for _ in range(2):
+            response = await get(guarded, f"{server.url}/x")
+            assert response.content == body
         await guarded.aclose()
-    assert bytes(received) == body
+    assert server.connections == 1
 
 
 async def test_a_body_cut_short_is_a_protocol_error() -> None:
@@ -184,24 +180,21 @@ async def test_a_body_cut_short_is_a_protocol_error() -> None:
     await server.wait_closed()
 
 
-async def test_a_stream_knows_when_its_server_has_gone() -> None:
-    """An idle stream is readable (so not reusable) once the server has closed it."""
+async def test_a_connection_knows_when_its_server_has_gone() -> None:
+    """An idle connection is no longer reusable once the server has closed it."""
     async with KeepAliveServer(close_after_answer=True) as server:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", server.port)
-        assert stream.get_extra_info("is_readable") is False
-        await stream.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        head = server.head
-        received = b""
-        while len(received) < len(head) + len(server.body):
-            received += await stream.read(65536)
-        assert received == head + server.body
+        connection = Connection(("http", "127.0.0.1", server.port))
+        await connect_socket(connection.itself, "127.0.0.1", server.port, None, "127.0.0.1")
+        assert connection.reusable
+        answer = await connection.exchange(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            limit=1000,
+            error_limit=1000,
+            read_timeout=5.0,
+            deadline=None,
+        )
+        assert answer.body == server.body
+        assert connection.reusable
         await asyncio.sleep(0.05)
-        assert stream.get_extra_info("is_readable") is True
-        assert await stream.read(65536) == b""
-        await stream.aclose()
-
-
-async def test_unix_sockets_are_never_used() -> None:
-    """The asyncio backend refuses unix sockets too."""
-    with pytest.raises(httpcore.ConnectError, match="unix sockets are not used"):
-        await AsyncioBackend().connect_unix_socket("/var/run/docker.sock")
+        assert not connection.reusable
+        connection.close()
