@@ -39,6 +39,7 @@ import httpx
 
 from fedimeter.config import Settings
 from fedimeter.fediverse.http import Fetcher
+from fedimeter.fediverse.target import Targets
 from fedimeter.fediverse.transport import GuardedTransport
 from fedimeter.simfedi import SimFediverse
 
@@ -192,10 +193,11 @@ async def _guarded(port: int, ids: list[str], requests: int | None) -> float:
     transport = GuardedTransport(_settings())
     headers = ((b"Accept", b"application/json"),)
     loop = asyncio.get_running_loop()
+    targets = Targets()
 
     async def send(path: str) -> None:
         answer = await transport.fetch(
-            httpx.URL(f"http://127.0.0.1:{port}{path}"),
+            targets.parse(f"http://127.0.0.1:{port}{path}"),
             headers,
             limit=10_000_000,
             error_limit=65536,

@@ -42,6 +42,7 @@ from fedimeter.fediverse.body import (
 from fedimeter.fediverse.connection import Answer, BodyTooLarge, DeadlinePassed
 from fedimeter.fediverse.ratelimit import RateLimitInfo, RateLimits, read_rate_limit
 from fedimeter.fediverse.stats import RequestStats
+from fedimeter.fediverse.target import Target, Targets
 from fedimeter.fediverse.transport import GuardedTransport
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ MAX_THROTTLED = 10
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Paths outside Mastodon's API rate limit (rack-attack throttles /api/* only).
-_UNMETERED_PREFIXES = ("/.well-known/", "/nodeinfo/")
+_UNMETERED_PREFIXES = (b"/.well-known/", b"/nodeinfo/")
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
@@ -72,14 +73,19 @@ class Reply:
     that was small JSON (``{"error": ...}``), else ``None``.
     """
 
-    url: httpx.URL
+    target: Target
     status: int
     data: object
 
     @property
+    def url(self) -> httpx.URL:
+        """The URL that gave the answer (after redirects)."""
+        return self.target.url()
+
+    @property
     def host(self) -> str:
         """The authority that gave the answer."""
-        return _authority(self.url)
+        return self.target.authority
 
     @property
     def ok(self) -> bool:
@@ -113,7 +119,7 @@ class Sender(Protocol):
 
     async def fetch(
         self,
-        url: httpx.URL,
+        target: Target,
         headers: Sequence[tuple[bytes, bytes]],
         *,
         limit: int,
@@ -122,7 +128,7 @@ class Sender(Protocol):
         connect_timeout: float | None,
         deadline: float | None,
     ) -> Answer:
-        """GET ``url``; the answer's body over the wire, within the limits and the deadline."""
+        """GET ``target``; the answer's body over the wire, within the limits and deadline."""
         ...
 
 
@@ -135,7 +141,7 @@ class HttpxSender:
 
     async def fetch(
         self,
-        url: httpx.URL,
+        target: Target,
         headers: Sequence[tuple[bytes, bytes]],
         *,
         limit: int,
@@ -144,7 +150,7 @@ class HttpxSender:
         connect_timeout: float | None,
         deadline: float | None,
     ) -> Answer:
-        """GET ``url`` through the transport and read the answer within the limits.
+        """GET ``target`` through the transport and read the answer within the limits.
 
         Raises:
             DeadlinePassed: the answer was not whole by ``deadline``.
@@ -157,23 +163,24 @@ class HttpxSender:
             "write": read_timeout,
             "pool": None if deadline is None else deadline - asyncio.get_running_loop().time(),
         }
-        request = httpx.Request("GET", url, headers=list(headers), extensions={"timeout": timeout})
+        request = httpx.Request(
+            "GET", target.url(), headers=list(headers), extensions={"timeout": timeout}
+        )
         try:
             async with asyncio.timeout_at(deadline):
                 response = await self._transport.handle_async_request(request)
                 try:
-                    return await self._read(response, url, limit, error_limit)
+                    return await self._read(response, target.authority, limit, error_limit)
                 finally:
                     await response.aclose()
         except TimeoutError:
             raise DeadlinePassed("the answer was not whole by the request's deadline") from None
 
     async def _read(
-        self, response: httpx.Response, url: httpx.URL, limit: int, error_limit: int
+        self, response: httpx.Response, host: str, limit: int, error_limit: int
     ) -> Answer:
         headers = answer_headers(response)
         ok = 200 <= response.status_code < 300  # noqa: PLR2004 - the 2xx range
-        host = _authority(url)
         body: bytes | None
         try:
             body = await read_raw(
@@ -215,6 +222,7 @@ class Fetcher:
             and not isinstance(transport, GuardedTransport)
             else transport
         )
+        self._targets = Targets()
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
@@ -235,7 +243,7 @@ class Fetcher:
         self._limit = settings.max_response_bytes
         self._error_limit = min(_ERROR_BODY_LIMIT, settings.max_response_bytes)
 
-    async def get_json(self, url: httpx.URL | str) -> Reply:
+    async def get_json(self, url: str | httpx.URL) -> Reply:
         """GET ``url`` and return the final answer, following up to ``MAX_REDIRECTS``.
 
         Returns:
@@ -249,32 +257,27 @@ class Fetcher:
             RemoteUnavailable: 5xx or no answer after every retry.
             BadResponse: a 2xx answer that is not JSON or too large; a bad redirect.
         """
-        try:
-            current = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            # Nothing can be checked about an address that is not one: refuse it.
-            raise AddressRefused(f"{url!s} is not a valid http(s) address ({exc})") from None
-        if current.scheme not in {"http", "https"} or not current.host:
-            raise AddressRefused(f"{url!s} is not an http(s) address")
-        seen = {str(current)}
+        current = self._targets.parse(url)
+        seen = {current.text}
         for _ in range(MAX_REDIRECTS + 1):
             outcome = await self._with_retries(current)
             if isinstance(outcome, Reply):
                 return outcome
             current = self._redirect_target(current, outcome.location)
-            if str(current) in seen:
-                raise BadResponse(f"{_authority(current)} redirects in a loop ({current})")
-            seen.add(str(current))
-        raise BadResponse(f"{_authority(current)} redirected more than {MAX_REDIRECTS} times")
+            if current.text in seen:
+                raise BadResponse(f"{current.authority} redirects in a loop ({current.text})")
+            seen.add(current.text)
+        raise BadResponse(f"{current.authority} redirected more than {MAX_REDIRECTS} times")
 
-    async def _with_retries(self, url: httpx.URL) -> Reply | _Redirect:
-        host = _authority(url)
-        pacer = None if url.path.startswith(_UNMETERED_PREFIXES) else self.rate_limits.pacer(host)
+    async def _with_retries(self, target: Target) -> Reply | _Redirect:
+        host = target.authority
+        unmetered = target.raw_path.startswith(_UNMETERED_PREFIXES)
+        pacer = None if unmetered else self.rate_limits.pacer(host)
         failures: list[str] = []
         throttled = 0
         while True:
             try:
-                outcome, info = await self._attempt(url, host, pacer)
+                outcome, info = await self._attempt(target, host, pacer)
             except _Retryable as exc:
                 failures.append(str(exc))
             else:
@@ -292,7 +295,7 @@ class Fetcher:
             await self._sleep(self._backoff(len(failures)))
 
     async def _attempt(
-        self, url: httpx.URL, host: str, pacer: HostPacer | None
+        self, target: Target, host: str, pacer: HostPacer | None
     ) -> tuple[Reply | _Redirect, RateLimitInfo]:
         """Send once; the answer and what its headers say about the rate limit."""
         async with self._host_slot(host):
@@ -310,7 +313,7 @@ class Fetcher:
                     self.stats.sent(host)
                     deadline = asyncio.get_running_loop().time() + settings.request_deadline
                     answer = await self._sender.fetch(
-                        url,
+                        target,
                         self._headers,
                         limit=self._limit,
                         error_limit=self._error_limit,
@@ -323,7 +326,7 @@ class Fetcher:
                 if pacer is not None:
                     pacer.answered(info)
                 answered = True
-                return self._outcome(url, host, answer), info
+                return self._outcome(target, host, answer), info
             except DeadlinePassed:
                 deadline_text = f"{settings.request_deadline:g}"
                 raise _Retryable(f"did not finish answering within {deadline_text} s") from None
@@ -337,7 +340,7 @@ class Fetcher:
                     if pacer is not None:
                         pacer.failed()
 
-    def _outcome(self, url: httpx.URL, host: str, answer: Answer) -> Reply | _Redirect:
+    def _outcome(self, target: Target, host: str, answer: Answer) -> Reply | _Redirect:
         status = answer.status
         headers = answer.headers
         if status in _REDIRECTS:
@@ -357,16 +360,16 @@ class Fetcher:
             assert raw is not None  # noqa: S101 - a 2xx body over its limit raised
             self.stats.bytes_received += len(raw)
             body = decode_content(raw, encoding, limit=self._limit, host=host)
-            return Reply(url, status, decode_json(body, content_type=content_type, host=host))
+            return Reply(target, status, decode_json(body, content_type=content_type, host=host))
         if raw is None:
-            return Reply(url, status, None)  # an error body too large to keep
+            return Reply(target, status, None)  # an error body too large to keep
         self.stats.bytes_received += len(raw)
         try:
             body = decode_content(raw, encoding, limit=self._error_limit, host=host)
             data = decode_json(body, content_type=content_type, host=host)
         except (BadResponse, httpx.RemoteProtocolError):
             data = None  # an error page: the status says enough
-        return Reply(url, status, data)
+        return Reply(target, status, data)
 
     async def _throttled(
         self, host: str, info: RateLimitInfo, count: int, pacer: HostPacer | None
@@ -400,15 +403,18 @@ class Fetcher:
         self.stats.waited(wait)
         await self._sleep(wait)
 
-    def _redirect_target(self, current: httpx.URL, location: str) -> httpx.URL:
-        host = _authority(current)
+    def _redirect_target(self, current: Target, location: str) -> Target:
+        host = current.authority
         try:
-            target = current.join(location)
+            joined = current.url().join(location)
         except httpx.InvalidURL:
             raise BadResponse(f"{host} redirected to an invalid URL {location!r}") from None
-        if target.scheme not in {"http", "https"} or not target.host:
-            raise BadResponse(f"{host} redirected to {location!r}, which is not an http(s) URL")
-        return target
+        try:
+            return self._targets.parse(joined)
+        except AddressRefused:
+            raise BadResponse(
+                f"{host} redirected to {location!r}, which is not an http(s) URL"
+            ) from None
 
     def _host_slot(self, host: str) -> asyncio.Semaphore:
         slot = self._host_slots.get(host)
@@ -452,7 +458,3 @@ def _summary(host: str, failures: list[str]) -> str:
 def _status_text(status: int) -> str:
     phrase = httpx.codes.get_reason_phrase(status)
     return f"{status} {phrase}" if phrase else str(status)
-
-
-def _authority(url: httpx.URL) -> str:
-    return url.netloc.decode("ascii")

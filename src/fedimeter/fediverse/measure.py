@@ -94,37 +94,85 @@ class HostMeasurer:
         settings = fetcher.settings
         self._batch_size = settings.batch_size
         self._concurrency = settings.per_host_concurrency
+        # The pass: jobs waiting, workers running them, measurements not yet yielded.
+        self._jobs: deque[_Job] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._results: deque[list[Measurement]] = deque()
+        self._failures: list[BaseException] = []
+        self._wake: asyncio.Future[None] | None = None
+        self._batching = True
 
     async def run(self, remote_ids: Sequence[str]) -> AsyncGenerator[list[Measurement], None]:
         """Measure each distinct id once; yield measurements as requests complete.
 
         With unknown batch support the first batch goes alone, as a probe; the rest follow
         once the probe has shown whether the call exists. A failure of one account becomes
-        its ``Measurement.error``; nothing is dropped.
+        its ``Measurement.error``; nothing is dropped. Up to ``per_host_concurrency`` workers
+        take the jobs in turn, and follow-ups (a batch's missing ids, halves of a batch too
+        large) join the queue.
+
+        Raises:
+            RuntimeError: a pass is already running on this measurer.
         """
-        ids = list(dict.fromkeys(remote_ids))
-        jobs: deque[_Job] = deque(self._plan(ids))
-        pending: set[asyncio.Task[_Done]] = set()
-        batching = self._support is not False
+        if self._jobs or self._workers:
+            raise RuntimeError("a HostMeasurer makes one pass at a time")
+        self._jobs.extend(self._plan(list(dict.fromkeys(remote_ids))))
+        self._batching = self._support is not False
+        loop = asyncio.get_running_loop()
         try:
-            while jobs or pending:
-                # While support is unknown every queued job is a batch: send one as a probe.
+            while True:
+                if self._failures:
+                    raise self._failures[0]
+                # While support is unknown every queued job is a batch: one goes as a probe.
                 limit = 1 if self._support is None else self._concurrency
-                while jobs and len(pending) < limit:
-                    pending.add(asyncio.create_task(self._run_job(jobs.popleft())))
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    result = task.result()
-                    jobs.extend(result.follow_ups)
-                    if batching and self._support is False:
-                        batching = False
-                        jobs = deque(_as_singles(jobs))
-                    if result.measurements:
-                        yield result.measurements
+                while self._jobs and len(self._workers) < limit:
+                    task = loop.create_task(self._worker())
+                    self._workers.add(task)
+                    task.add_done_callback(self._worker_ended)
+                if self._results:
+                    yield self._results.popleft()
+                    continue
+                if not self._workers and not self._jobs:
+                    return
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
         finally:
-            for task in pending:
+            self._jobs.clear()
+            for task in self._workers:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        """Run jobs until none is left (long-lived: a task per request cost more CPU)."""
+        jobs = self._jobs
+        while jobs:
+            done = await self._run_job(jobs.popleft())
+            jobs.extend(done.follow_ups)
+            if self._batching and self._support is False:
+                self._batching = False
+                singles = _as_singles(jobs)
+                jobs.clear()
+                jobs.extend(singles)
+            if done.measurements:
+                self._results.append(done.measurements)
+            if done.measurements or done.follow_ups:
+                self._signal()
+
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
+        self._workers.discard(task)
+        if not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                self._failures.append(error)
+        self._signal()
+
+    def _signal(self) -> None:
+        """Wake the generator if it waits."""
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     def _plan(self, ids: list[str]) -> list[_Job]:
         if self._support is False:

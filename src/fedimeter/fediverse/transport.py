@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from fedimeter.config import Settings
     from fedimeter.fediverse.connection import Answer, Connector, Origin
     from fedimeter.fediverse.netguard import IPAddress
+    from fedimeter.fediverse.target import Target
 
 __all__ = ["GuardedConnector", "GuardedTransport", "Resolver", "system_resolver"]
 
@@ -193,7 +194,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def fetch(
         self,
-        url: httpx.URL,
+        target: Target,
         headers: Sequence[tuple[bytes, bytes]],
         *,
         limit: int,
@@ -202,14 +203,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         connect_timeout: float | None,
         deadline: float | None,
     ) -> Answer:
-        """GET ``url`` with ``headers`` (and Host) and return the whole answer.
+        """GET ``target`` with ``headers`` (and Host) and return the whole answer.
 
         ``limit`` bounds a 2xx body, ``error_limit`` any other (see ``Connection.exchange``);
         ``deadline`` (the loop's clock) bounds everything: waiting for a connection,
         connecting, the answer.
 
         Raises:
-            httpx.UnsupportedProtocol: the URL is not http or https.
             httpx.TransportError: connecting, sending or reading failed.
             DeadlinePassed, BodyTooLarge: see ``Connection.exchange``.
             AddressRefused, RemoteUnavailable: the guard refused the host.
@@ -220,15 +220,15 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             self._headers = headers
         request = (
             b"GET "
-            + url.raw_path
+            + target.raw_path
             + b" HTTP/1.1\r\nHost: "
-            + url.netloc
+            + target.netloc
             + b"\r\n"
             + self._header_block
             + b"\r\n"
         )
         return await self._pool.fetch(
-            _origin(url),
+            target.origin,
             request,
             limit=limit,
             error_limit=error_limit,
