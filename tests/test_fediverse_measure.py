@@ -332,3 +332,39 @@ def test_measurement_holds_exactly_one_outcome() -> None:
     """A Measurement with both or neither of snapshot and error cannot be made."""
     with pytest.raises(ValueError, match="exactly one"):
         Measurement("1", START, None, None)
+
+
+@pytest.mark.parametrize("supports_batch", [True, False, None])
+async def test_measure_into_hands_over_what_measure_yields(supports_batch: bool | None) -> None:
+    """The sink gets every id's measurement once, as the generator would have yielded them."""
+    server = Server(ids(90), hidden=frozenset({"7"}))
+    client = make_client(server, FakeTime())
+    handed: list[list[Measurement]] = []
+    await client.measure_into(HOST, [*ids(95), "3"], handed.append, supports_batch=supports_batch)
+    measured = flat(handed)
+    assert sorted(measured, key=int) == ids(95)
+    assert sum(len(batch) for batch in handed) == 95
+    assert measured["7"].snapshot is not None  # asked for alone after the batch left it out
+    assert isinstance(measured["93"].error, AccountNotFound)
+    expected = flat(await collect(make_client(Server(ids(90)), FakeTime()), ids(95), True))
+    assert {i: m.snapshot for i, m in measured.items()} == {
+        i: m.snapshot for i, m in expected.items()
+    }
+
+
+async def test_a_measurer_makes_one_pass_at_a_time() -> None:
+    """A second pass on the same measurer while one runs is refused."""
+    server = Server(ids(10))
+    client = make_client(server, FakeTime())
+    measurer = client._measurer(HOST, supports_batch=True)
+    first = measurer.run(ids(10))
+    assert len(await anext(first)) == 10
+    await first.aclose()
+    assert [len(b) async for b in measurer.run(ids(5))] == [5]
+    running = measurer.run(ids(10))
+    pending = asyncio.ensure_future(anext(running))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one pass at a time"):
+        await anext(measurer.run(ids(3)))
+    assert len(await pending) == 10
+    await running.aclose()

@@ -14,7 +14,7 @@ import math
 import os
 import socket
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -121,6 +121,11 @@ class Results:
         return bool(self.samples or self.failures or self.changes)
 
     @property
+    def size(self) -> int:
+        """Samples, failures and state changes in all."""
+        return len(self.samples) + len(self.failures) + len(self.changes)
+
+    @property
     def measured(self) -> int:
         """Accounts with a sample."""
         return len({s.account_id for s in self.samples})
@@ -191,6 +196,80 @@ COMMIT_INTERVAL = 1.0
 COMMIT_MAX_RESULTS = 5000
 
 
+class ResultQueue:
+    """Results waiting for the writer; ``None`` ends them.
+
+    ``put_nowait`` only appends, and wakes the writer only when it has something to do: the
+    first result while it is idle, the end, or ``max_results`` waiting. An ``asyncio.Queue``
+    woke it (a future, a timeout scope) for every answer of a round.
+    """
+
+    def __init__(self, max_results: int) -> None:
+        """Wake the writer at once when ``max_results`` results wait."""
+        self._items: deque[Results | None] = deque()
+        self._max_results = max_results
+        #: Samples, failures and changes waiting.
+        self.size = 0
+        #: Whether the ``None`` that ends the results has been put.
+        self.ended = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_on_any = False
+
+    def put_nowait(self, item: Results | None) -> None:
+        """Add results (or ``None``: no more will come)."""
+        self._items.append(item)
+        if item is None:
+            self.ended = True
+        else:
+            self.size += item.size
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and (self._wake_on_any or self.urgent):
+            waiter.set_result(None)
+
+    def __len__(self) -> int:
+        """Items waiting (results and the end)."""
+        return len(self._items)
+
+    @property
+    def urgent(self) -> bool:
+        """Whether the writer should commit without waiting for its interval."""
+        return self.ended or self.size >= self._max_results
+
+    async def wait(self, *, any_item: bool, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until something is put (``any_item``), or until it is urgent, or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        self._wake_on_any = any_item
+        timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def take(self, limit: int) -> tuple[Results, bool]:
+        """Up to ``limit`` results (at least one item), and whether the end was reached."""
+        batch = Results()
+        taken = 0
+        items = self._items
+        while items and taken < limit:
+            item = items.popleft()
+            if item is None:
+                return batch, True
+            batch.samples += item.samples
+            batch.failures += item.failures
+            batch.changes += item.changes
+            taken += item.size
+        self.size -= taken
+        return batch, False
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class ResultWriter:
     """The single consumer that commits results, so SQLite sees one writer at a time."""
 
@@ -210,7 +289,7 @@ class ResultWriter:
         """
         self._commit = commit
         self.listener = progress
-        self.queue: asyncio.Queue[Results | None] = asyncio.Queue()
+        self.queue = ResultQueue(max_results)
         self.measured = 0
         self.failed = 0
         self.changes_seen: list[AccountStateChange] = []
@@ -224,36 +303,21 @@ class ResultWriter:
 
         Ends after the ``None`` put on the queue.
         """
+        queue = self.queue
         last_commit = -math.inf
-        done = False
-        while not done:
-            batch = Results()
-            size = 0
-            item = await self.queue.get()
-            while True:
-                if item is None:
-                    done = True
-                else:
-                    batch.samples += item.samples
-                    batch.failures += item.failures
-                    batch.changes += item.changes
-                    size += len(item.samples) + len(item.failures) + len(item.changes)
-                if done or size >= self._max_results:
-                    break
-                if not self.queue.empty():
-                    item = self.queue.get_nowait()
-                    continue
+        while True:
+            if not len(queue):
+                await queue.wait(any_item=True)
+            if not queue.urgent:
                 wait = last_commit + self._interval - self._monotonic()
-                if wait <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(wait):
-                        item = await self.queue.get()
-                except TimeoutError:
-                    break
+                if wait > 0:
+                    await queue.wait(any_item=False, timeout=wait)
+            batch, done = queue.take(self._max_results)
             if batch:
                 await self._write(batch)
                 last_commit = self._monotonic()
+            if done:
+                return
 
     async def _write(self, batch: Results) -> None:
         measured, failed = batch.measured, batch.failed
@@ -500,10 +564,13 @@ class HostMeasure:
         try:
             async with asyncio.timeout(deadline):
                 supports_batch = await self.batch_support(instance)
-                async for measurements in self.client.measure(
-                    address, list(pending), supports_batch=supports_batch
-                ):
-                    self.writer.queue.put_nowait(_outcome(measurements, pending))
+                queue = self.writer.queue
+                await self.client.measure_into(
+                    address,
+                    list(pending),
+                    lambda measurements: queue.put_nowait(_outcome(measurements, pending)),
+                    supports_batch=supports_batch,
+                )
                 learned = self.client.batch_support(address)
                 if learned is not None and learned != instance.supports_batch:
                     await self.repo.set_batch_support(instance.id, learned)

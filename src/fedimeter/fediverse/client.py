@@ -166,19 +166,35 @@ class FediverseClient:
         learned about batch support overrides ``supports_batch``; ``None`` means probe.
         Closing the generator early (``aclose()``) cancels the requests still in flight.
         """
+        return self._measurer(address, supports_batch=supports_batch).run(remote_ids)
+
+    async def measure_into(
+        self,
+        address: InstanceAddress,
+        remote_ids: Sequence[str],
+        sink: Callable[[list[Measurement]], None],
+        *,
+        supports_batch: bool | None,
+    ) -> None:
+        """Measure as ``measure()`` does, handing each request's measurements to ``sink``.
+
+        For a collector that only stores them: no generator to resume per answer.
+        """
+        await self._measurer(address, supports_batch=supports_batch).run_into(remote_ids, sink)
+
+    def _measurer(self, address: InstanceAddress, *, supports_batch: bool | None) -> HostMeasurer:
         learned = self._batch_support.get(address.authority)
 
         def learn(value: bool) -> None:  # noqa: FBT001 - callback
             self._batch_support[address.authority] = value
 
-        measurer = HostMeasurer(
+        return HostMeasurer(
             self._fetcher,
             address,
             supports_batch=supports_batch if learned is None else learned,
             learn=learn,
             clock=self._clock,
         )
-        return measurer.run(remote_ids)
 
     def batch_support(self, address: InstanceAddress) -> bool | None:
         """Whether ``measure()`` found the batch call on this host; ``None`` if not tried."""

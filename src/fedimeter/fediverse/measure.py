@@ -101,6 +101,7 @@ class HostMeasurer:
         self._failures: list[BaseException] = []
         self._wake: asyncio.Future[None] | None = None
         self._batching = True
+        self._sink: Callable[[list[Measurement]], None] | None = None
 
     async def run(self, remote_ids: Sequence[str]) -> AsyncGenerator[list[Measurement], None]:
         """Measure each distinct id once; yield measurements as requests complete.
@@ -157,8 +158,12 @@ class HostMeasurer:
                 jobs.clear()
                 jobs.extend(singles)
             if done.measurements:
-                self._results.append(done.measurements)
-            if done.measurements or done.follow_ups:
+                if self._sink is not None:
+                    self._sink(done.measurements)
+                else:
+                    self._results.append(done.measurements)
+                    self._signal()
+            if done.follow_ups:
                 self._signal()
 
     def _worker_ended(self, task: asyncio.Task[None]) -> None:
@@ -173,6 +178,24 @@ class HostMeasurer:
         """Wake the generator if it waits."""
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
+
+    async def run_into(
+        self, remote_ids: Sequence[str], sink: Callable[[list[Measurement]], None]
+    ) -> None:
+        """Measure as ``run`` does, handing each request's measurements to ``sink`` at once.
+
+        No generator stands between the requests and ``sink``: a round's collector saves a
+        wake-up of its own task per answer.
+
+        Raises:
+            RuntimeError: a pass is already running on this measurer.
+        """
+        self._sink = sink
+        try:
+            async for _ in self.run(remote_ids):  # pragma: no cover - nothing is yielded
+                pass
+        finally:
+            self._sink = None
 
     def _plan(self, ids: list[str]) -> list[_Job]:
         if self._support is False:
