@@ -179,13 +179,17 @@ def _simulator(conn: Connection, shape: Shape) -> None:
                 for inst, accounts in built
             ]
         )
+        connections = 0
         while True:
             command = conn.recv()
             if command == "clear":
                 world.clear_requests()
+                connections = world.connections_accepted
                 conn.send(None)
             elif command == "stats":
-                conn.send(_request_stats(world))
+                stats = _request_stats(world)
+                stats["connections"] = world.connections_accepted - connections
+                conn.send(stats)
             else:
                 break
 
@@ -475,6 +479,7 @@ def _print_table(
         "not rate-limited",
     )
     row("429s met", [f"{s['429']:,}" for s in servers], "0")
+    row("connections opened", [f"{s['connections']:,}" for s in servers], "")
     row("reset waits (summed over tasks)", [f"{c['waited']:.1f} s" for c in clients])
     row("wall time", [f"{c['wall']:.1f} s" for c in clients], f"bound {bound:.1f} s")
     row(

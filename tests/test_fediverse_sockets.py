@@ -1,3 +1,5 @@
+"""Connections over real sockets: TLS checked against the host name, timeouts, closes."""
+
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Sequence

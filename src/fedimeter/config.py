@@ -89,7 +89,10 @@ class Settings(BaseSettings):
     )
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to open a connection.")
     read_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds to wait for each read from a server."
+        default=30.0,
+        gt=0,
+        description="Seconds a server may stay silent (no byte of the answer, or taking none of "
+        "the request).",
     )
     request_deadline: float = Field(
         default=60.0, gt=0, description="Seconds one request may take in all (stops slow drips)."
@@ -100,7 +103,11 @@ class Settings(BaseSettings):
         description="Seconds one host may take in a round; its unmeasured accounts are recorded.",
     )
     max_connections: int = Field(
-        default=64, ge=1, description="Connections open at once, over all hosts."
+        default=256,
+        ge=1,
+        description="Connections open at once, over all hosts (keep it at least hosts x "
+        "per_host_concurrency for the hosts measured together, or connections are closed and "
+        "opened again between requests).",
     )
     per_host_concurrency: int = Field(
         default=4, ge=1, description="Requests in flight at once to one host."

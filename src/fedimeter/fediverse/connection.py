@@ -13,7 +13,7 @@ woke an idle process.
 What a server controls is bounded:
 - the head (status line and headers) to ``MAX_HEAD`` bytes;
 - the body to the exchange's limit: a 2xx body over it fails with ``BodyTooLarge`` (announced
-  or as it arrives); any other answer's body over its smaller limit is dropped
+  or as it arrives); any other answer's body over its smaller limit is not read further
   (``Answer.body`` is ``None``) and the connection closed, since the status says enough;
 - the time: ``read_timeout`` seconds at most without a byte arriving, and the exchange's
   ``deadline`` (the event loop's clock) for the whole answer, whatever pace it comes at.
@@ -87,6 +87,10 @@ class _HeadTooLarge(httpx.RemoteProtocolError):
 
 class _Unasked(Exception):
     """A message began while no exchange was waiting (stops the parser)."""
+
+
+class _Enough(Exception):
+    """A non-2xx body passed its limit: the status is the answer, the rest is not read."""
 
 
 @dataclass(slots=True)
@@ -187,7 +191,10 @@ class Connection(asyncio.Protocol):
             self._fail(httpx.RemoteProtocolError("the server switched protocols unasked"))
             return
         except httptools.HttpParserError as exc:
-            if self._complete:
+            if isinstance(exc.__context__, _Enough):
+                self._complete = True
+                self._keep_alive = False
+            elif self._complete:
                 # Bytes after the answer (garbage, or an answer nobody asked for): the answer
                 # stands, the connection does not.
                 self._broken = True
@@ -277,6 +284,7 @@ class Connection(asyncio.Protocol):
             if ok:
                 raise BodyTooLarge(self._limit, announced)
             self._body = None
+            raise _Enough
 
     def on_body(self, body: bytes) -> None:
         """Part of the body."""
@@ -288,7 +296,7 @@ class Connection(asyncio.Protocol):
             if 200 <= self._status < 300:  # noqa: PLR2004 - the 2xx range
                 raise BodyTooLarge(self._limit, None)
             self._body = None
-            return
+            raise _Enough
         kept.append(body)
 
     def on_message_complete(self) -> None:

@@ -105,6 +105,8 @@ class HttpServer:
         self._max_body = max_body
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        #: Connections accepted so far.
+        self.accepted = 0
 
     @property
     def port(self) -> int:
@@ -140,6 +142,7 @@ class HttpServer:
         if task is None:  # pragma: no cover - start_server always runs the callback in a task
             return
         self._connections[task] = writer
+        self.accepted += 1
         try:
             await _Connection(reader, writer, self._handler, self._max_body).run()
         except (ConnectionError, asyncio.CancelledError):

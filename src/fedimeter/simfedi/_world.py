@@ -162,6 +162,11 @@ class SimFediverse:
         """Count requests that arrived after their rate-limit window was spent (they got 429)."""
         return self._log.count(instance=instance, over_limit=True)
 
+    @property
+    def connections_accepted(self) -> int:
+        """Connections the instances serving now have accepted (to see clients' reuse)."""
+        return sum(server.accepted for server in list(self._servers))
+
     def clear_requests(self) -> None:
         """Forget the request log (rate-limit windows and fault counters are not touched)."""
         self._log.clear()
