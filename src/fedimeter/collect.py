@@ -248,12 +248,12 @@ class ResultQueue:
             if timer is not None:
                 timer.cancel()
 
-    def take(self, limit: int) -> tuple[Results, bool]:
-        """Up to ``limit`` results (at least one item), and whether the end was reached."""
+    def take(self) -> tuple[Results, bool]:
+        """Up to ``max_results`` results (at least one item), and whether the end was reached."""
         batch = Results()
         taken = 0
         items = self._items
-        while items and taken < limit:
+        while items and taken < self._max_results:
             item = items.popleft()
             if item is None:
                 return batch, True
@@ -295,7 +295,6 @@ class ResultWriter:
         self.changes_seen: list[AccountStateChange] = []
         self.commits = 0
         self._interval = interval
-        self._max_results = max_results
         self._monotonic = monotonic
 
     async def run(self) -> None:
@@ -312,7 +311,7 @@ class ResultWriter:
                 wait = last_commit + self._interval - self._monotonic()
                 if wait > 0:
                     await queue.wait(any_item=False, timeout=wait)
-            batch, done = queue.take(self._max_results)
+            batch, done = queue.take()
             if batch:
                 await self._write(batch)
                 last_commit = self._monotonic()

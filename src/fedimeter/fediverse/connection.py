@@ -157,6 +157,7 @@ class Connection(asyncio.Protocol):
         self._status = 0
         self._reason = b""
         self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] = {}  # by lower-case name, once the head is whole
         self._body: list[bytes] | None = []
         self._body_size = 0
         self._body_limit = 0
@@ -276,10 +277,12 @@ class Connection(asyncio.Protocol):
         if self._informational:
             return
         ok = 200 <= status < 300  # noqa: PLR2004 - the 2xx range
+        self._headers = _by_name(self._raw_headers)
         self._body_limit = self._limit if ok else self._error_limit
         self._body = []
         self._body_size = 0
-        announced = self._announced_length()
+        length = self._headers.get("content-length", "").strip()
+        announced = int(length) if length.isascii() and length.isdigit() else None
         if announced is not None and announced > self._body_limit:
             if ok:
                 raise BodyTooLarge(self._limit, announced)
@@ -287,17 +290,14 @@ class Connection(asyncio.Protocol):
             raise _Enough
 
     def on_body(self, body: bytes) -> None:
-        """Part of the body."""
-        kept = self._body
-        if kept is None:
-            return
+        """Part of the body (never called once the body is dropped: ``_Enough`` stops it)."""
         self._body_size += len(body)
         if self._body_size > self._body_limit:
             if 200 <= self._status < 300:  # noqa: PLR2004 - the 2xx range
                 raise BodyTooLarge(self._limit, None)
             self._body = None
             raise _Enough
-        kept.append(body)
+        self._body.append(body)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
         """The answer is whole (unless it was a 1xx: the real one follows)."""
@@ -383,7 +383,7 @@ class Connection(asyncio.Protocol):
             self._parser.get_http_version(),
             self._reason,
             self._raw_headers,
-            _by_name(self._raw_headers),
+            self._headers,
             None if body is None else b"".join(body),
         )
         if body is None or not self._keep_alive:
@@ -408,6 +408,7 @@ class Connection(asyncio.Protocol):
             self._timer = None
         self._body = []
         self._raw_headers = []
+        self._headers = {}
         self._complete = False
         self.idle_since = time.monotonic()
 
@@ -432,24 +433,12 @@ class Connection(asyncio.Protocol):
             return
         self._timer = self._loop.call_at(min(self._deadline, quiet_until), self._check_time)
 
-    def _announced_length(self) -> int | None:
-        for name, value in self._raw_headers:
-            if name.lower() == b"content-length":
-                text = value.strip()
-                return int(text) if text.isdigit() else None
-        return None
-
     def _ends_with_the_connection(self) -> bool:
         """Whether the body runs until the server closes (no length, not chunked)."""
-        if self._status in _NO_BODY_STATUSES:
+        if self._status in _NO_BODY_STATUSES or "content-length" in self._headers:
             return False
-        for name, value in self._raw_headers:
-            lowered = name.lower()
-            if lowered == b"content-length":
-                return False
-            if lowered == b"transfer-encoding" and value.strip().lower().endswith(b"chunked"):
-                return False
-        return True
+        encoding = self._headers.get("transfer-encoding", "")
+        return not encoding.strip().lower().endswith("chunked")
 
 
 def _by_name(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

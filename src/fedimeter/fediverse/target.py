@@ -53,11 +53,6 @@ class Target:
         return self.netloc.decode("ascii")
 
     @property
-    def path(self) -> str:
-        """The path, without the query."""
-        return self.raw_path.decode("ascii").split("?", 1)[0]
-
-    @property
     def origin(self) -> tuple[str, str, int]:
         """Scheme, host, port: what a connection can serve."""
         return (self.scheme, self.host, self.port)
