@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from fedimeter.domain.models import InstanceAddress
-from fedimeter.errors import AccountNotFound, BadResponse, RemoteUnavailable
+from fedimeter.errors import AccessDenied, AccountNotFound, BadResponse, RemoteUnavailable
 from fedimeter.fediverse import FediverseClient, Measurement
 from test_fediverse_support import START, FakeTime, account, fixture, json_response, make_client
 
@@ -230,6 +230,79 @@ async def test_failing_batch_gives_every_account_the_error() -> None:
     assert len(measured) == 45
     assert all(isinstance(m.error, RemoteUnavailable) for m in measured.values())
     assert str(measured["1"].error) == "social.example answered 503 Service Unavailable twice"
+
+
+class RefusingBatch(Server):
+    """A server whose batch call answers ``refusal`` (for the first ``times`` calls)."""
+
+    def __init__(self, ids: Iterable[str], refusal: httpx.Response, times: int = 10**9) -> None:
+        """Serve single calls normally; refuse the batch call ``times`` times."""
+        super().__init__(ids)
+        self.refusal = refusal
+        self.times = times
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Refuse the batch call while refusals last."""
+        if request.url.path == "/api/v1/accounts" and self.times > 0:
+            self.times -= 1
+            self.batch_calls.append(request.url.params.get_list("id[]"))
+            return self.refusal
+        return super().__call__(request)
+
+
+REFUSALS = {
+    "401": httpx.Response(401, json={"error": "This API requires an authenticated user"}),
+    "403": httpx.Response(403, json={"error": "This action is not allowed"}),
+    "html 200": httpx.Response(200, html="<html><body>Checking your browser</body></html>"),
+    "truncated json": httpx.Response(
+        200, content=b'[{"id": "1", "followers', headers={"content-type": "application/json"}
+    ),
+    "not a list of accounts": httpx.Response(200, json=[{"hello": "world"}]),
+}
+
+
+@pytest.mark.parametrize("supports_batch", [True, None])
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+async def test_a_refused_batch_call_falls_back_to_one_call_each(
+    refusal: str, supports_batch: bool | None
+) -> None:
+    """401, 403 or a garbled answer to the batch call: each account is asked for alone.
+
+    Two refusals in a row end batching for the pass (the rest go one by one at once); the
+    refusal is not learned as "no batch call" for later rounds. (One request at a time, so
+    that no third batch call is already in flight when the second refusal comes.)
+    """
+    server = RefusingBatch(ids(200), REFUSALS[refusal])
+    client = make_client(server, FakeTime(), per_host_concurrency=1)
+    measured = flat(await collect(client, ids(200), supports_batch=supports_batch))
+    assert len(measured) == 200
+    assert all(m.snapshot is not None for m in measured.values())
+    assert measured["7"].snapshot is not None
+    assert measured["7"].snapshot.followers == 70
+    assert len(server.batch_calls) == 2
+    assert sorted(server.single_calls, key=int) == ids(200)
+    assert client.batch_support(HOST) is None
+
+
+async def test_a_passing_refusal_costs_one_batch_of_single_calls() -> None:
+    """One refused batch call: its 40 ids go one by one, the other batches still batch."""
+    server = RefusingBatch(ids(200), REFUSALS["html 200"], times=1)
+    client = make_client(server, FakeTime())
+    measured = flat(await collect(client, ids(200), supports_batch=True))
+    assert len(measured) == 200
+    assert all(m.snapshot is not None for m in measured.values())
+    assert len(server.batch_calls) == 5
+    assert len(server.single_calls) == 40
+    assert client.batch_support(HOST) is True
+
+
+async def test_when_single_calls_are_refused_too_each_account_carries_the_error() -> None:
+    """A host that refuses both calls: every account gets AccessDenied, none is dropped."""
+    refusal = httpx.Response(401, json={"error": "This API requires an authenticated user"})
+    client = make_client(lambda _r: refusal, FakeTime())
+    measured = flat(await collect(client, ids(45), supports_batch=True))
+    assert len(measured) == 45
+    assert all(isinstance(m.error, AccessDenied) for m in measured.values())
 
 
 async def test_html_answer_for_one_account_is_recorded_not_raised() -> None:

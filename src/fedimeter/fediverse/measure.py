@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fedimeter.errors import (
+    AccessDenied,
     AccountNotFound,
     BadResponse,
     EndpointMissing,
@@ -35,6 +36,8 @@ _NO_ROUTE = frozenset({404, 405, 410})
 _GONE = frozenset({404, 410})
 _UNPROCESSABLE = 422
 _TOO_MANY_IDS = re.compile(r"too many|too long|maximum|at most|limit", re.IGNORECASE)
+# Batch calls refused or garbled this many times in a row in a pass: the rest go one by one.
+_REFUSALS_BEFORE_SINGLES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class HostMeasurer:
         self._failures: list[BaseException] = []
         self._wake: asyncio.Future[None] | None = None
         self._batching = True
+        self._refusals = 0
         self._sink: Callable[[list[Measurement]], None] | None = None
 
     async def run(self, remote_ids: Sequence[str]) -> AsyncGenerator[list[Measurement], None]:
@@ -119,13 +123,15 @@ class HostMeasurer:
             raise RuntimeError("a HostMeasurer makes one pass at a time")
         self._jobs.extend(self._plan(list(dict.fromkeys(remote_ids))))
         self._batching = self._support is not False
+        self._refusals = 0
         loop = asyncio.get_running_loop()
         try:
             while True:
                 if self._failures:
                     raise self._failures[0]
                 # While support is unknown every queued job is a batch: one goes as a probe.
-                limit = 1 if self._support is None else self._concurrency
+                probing = self._support is None and self._batching
+                limit = 1 if probing else self._concurrency
                 while self._jobs and len(self._workers) < limit:
                     task = loop.create_task(self._worker())
                     self._workers.add(task)
@@ -152,7 +158,9 @@ class HostMeasurer:
         while jobs:
             done = await self._run_job(jobs.popleft())
             jobs.extend(done.follow_ups)
-            if self._batching and self._support is False:
+            if self._batching and (
+                self._support is False or self._refusals >= _REFUSALS_BEFORE_SINGLES
+            ):
                 self._batching = False
                 singles = _as_singles(jobs)
                 jobs.clear()
@@ -233,6 +241,10 @@ class HostMeasurer:
         probing = self._support is None
         try:
             reply = await self._fetcher.get_json(url)
+        except (AccessDenied, BadResponse):
+            # Refused (401/403) or not JSON (a CDN's check page, a cut-off body): the same
+            # server may still answer for one account at a time.
+            return self._refused(ids)
         except FediverseError as exc:
             return self._failed(ids, exc)
         if reply.ok:
@@ -240,8 +252,11 @@ class HostMeasurer:
                 # Some other endpoint lives at this path: no batch call here.
                 self._set_support(supported=False)
                 return _Done(follow_ups=[_Single(remote_id) for remote_id in ids])
-            self._set_support(supported=True)
             return self._batch_answer(ids, reply)
+        return self._batch_error(ids, reply)
+
+    def _batch_error(self, ids: tuple[str, ...], reply: Reply) -> _Done:
+        """What a non-2xx answer to the batch call leads to."""
         if (
             reply.status == _UNPROCESSABLE
             and len(ids) > 1
@@ -258,8 +273,13 @@ class HostMeasurer:
     def _batch_answer(self, ids: tuple[str, ...], reply: Reply) -> _Done:
         try:
             found = parse_account_list(reply.data, asked=ids, host=reply.host)
-        except BadResponse as exc:
-            return self._failed(ids, exc)
+        except BadResponse:
+            return self._refused(ids)
+        if not found and reply.data:
+            # Entries, but none about an asked-for account: not the batch call's answer.
+            return self._refused(ids)
+        self._set_support(supported=True)
+        self._refusals = 0
         taken_at = self._clock()
         done = _Done()
         for remote_id in ids:
@@ -273,6 +293,15 @@ class HostMeasurer:
             else:
                 done.measurements.append(Measurement(remote_id, taken_at, outcome, None))
         return done
+
+    def _refused(self, ids: tuple[str, ...]) -> _Done:
+        """Ask for each id alone; after refusals in a row, stop batching for this pass.
+
+        What the batch call taught is not learned for later rounds: a refusal may be
+        passing, and the call, when it works, saves up to 39 requests in 40.
+        """
+        self._refusals += 1
+        return _Done(follow_ups=[_Single(remote_id) for remote_id in ids])
 
     def _failed(self, ids: tuple[str, ...], error: FediverseError) -> _Done:
         taken_at = self._clock()
