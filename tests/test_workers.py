@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import func, select
 
-from conftest import _create_database
+from conftest import fresh_database
 from fedimeter.clock import utc_now
 from fedimeter.collect import collect_round
 from fedimeter.config import Settings, load_settings, normalise_database_url
@@ -38,7 +38,7 @@ from fedimeter.worker import Worker, lease_warning
 from simhelpers import sim_client, track
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from pg import PostgresServer
 
@@ -46,9 +46,10 @@ pytestmark = pytest.mark.usefixtures("postgres_server")
 
 
 @pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> str:
-    """A fresh PostgreSQL database (workers need PostgreSQL)."""
-    return normalise_database_url(_create_database(postgres_server))
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh PostgreSQL database (workers need PostgreSQL), dropped after the test."""
+    with fresh_database(postgres_server) as url:
+        yield normalise_database_url(url)
 
 
 def _settings(url: str, **overrides: Any) -> Settings:
