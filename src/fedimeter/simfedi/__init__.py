@@ -185,12 +185,14 @@ Faults
 ------
 ``inst.faults.append(Fault(kind=..., endpoint=..., times=..., probability=...,
 account_ids=...))``. For every request the first matching fault that is not spent applies;
-``times=N`` spends it after N answers, ``probability`` rolls the seeded RNG, ``endpoint`` is
+``times=N`` spends it after N answers, ``duration=S`` spends it S seconds (real time) after
+its first answer, ``probability`` rolls the seeded RNG, ``endpoint`` is
 an endpoint kind (``webfinger``, ``nodeinfo_discovery``, ``nodeinfo``, ``lookup``, ``account``,
 ``batch``, ``instance``, ``instance_v2``, ``activity``, ``peers``, ``post``, ``status``,
 ``other``; None for all),
 ``account_ids`` targets ids (a batch matches when any requested id is targeted).
-``fault.hits`` counts the answers it gave. Kinds:
+``fault.hits`` counts the answers it gave (``fault.first_hit`` is the ``time.time()`` of the
+first); ``fault.describe()`` is a short line for logs. Kinds:
 
 * ``status``: ``status`` (default 500) with a Mastodon-style ``{"error": ...}`` body;
 * ``html``: an HTML page, 200 by default (a CDN's browser check), or a proxy's
@@ -198,13 +200,84 @@ an endpoint kind (``webfinger``, ``nodeinfo_discovery``, ``nodeinfo``, ``lookup`
 * ``malformed``: 200, JSON content type, the normal body cut short (never valid JSON);
 * ``wrong_type``: 200 with the normal body's shape but bad values: counts as ``"lots"``,
   negative numbers, fractions or numeric strings, ids as numbers, dates as ``"not a date"``;
-* ``timeout``: no answer; the connection stays open until the client gives up;
+* ``timeout``: no answer; the connection stays open until the client gives up (or the host
+  goes down);
 * ``reset``: the connection is aborted with a TCP RST, no answer;
 * ``drip``: the normal answer, the body one byte every ``interval`` seconds;
 * ``truncated``: the normal headers with the full Content-Length, half the body, then close;
-* ``redirect``: ``status`` (default 302) to ``location``.
+* ``redirect``: ``status`` (default 302) to ``location``, or with ``target=other_instance``
+  to the same path and query on that instance's web host (no address needed up front). A
+  loop between two hosts: ``a.faults.append(Fault(kind="redirect", target=b))`` and
+  ``b.faults.append(Fault(kind="redirect", target=a))``; ``target`` set to the instance itself
+  loops on one host;
+* ``content_type``: the normal answer (status, valid JSON body, rate-limit headers) under
+  another Content-Type: ``content_type=`` (default ``text/html; charset=utf-8``; also
+  ``text/plain``, ``application/octet-stream``...). The application runs, as for ``drip``;
+* ``rate_limited``: a 429 storm. Every matching request gets 429 ``{"error":"Too many
+  requests"}`` with ``X-RateLimit-Limit`` (the instance's limit, 300 without one),
+  ``X-RateLimit-Remaining: 0``, ``X-RateLimit-Reset`` and ``Retry-After`` (whole seconds,
+  rounded up) both pointing at the storm's end: ``first_hit + duration``, or without a
+  ``duration`` the end of the current window. ``retry_after=False`` leaves ``Retry-After`` out,
+  as Mastodon itself does (proxies add it); an instance whose ``RateLimit`` has
+  ``send_headers=False`` gets no ``X-RateLimit-*``. The storm's requests count toward the real
+  budget but are not ``over_limit`` in the log (their fault is ``rate_limited``). A 5-second
+  storm from the first request: ``Fault(kind="rate_limited", duration=5.0)``. (A ``status``
+  fault with ``status=429`` is a bare error: the body only, with the real window's headers.)
 
 ``body=`` replaces the generated body of ``status``, ``html`` and ``malformed`` faults.
+``content_type=`` relabels the answer of any kind that answers: ``Fault(kind="html",
+content_type="application/json")`` is an HTML page labelled JSON (as is ``Fault(kind="malformed",
+body="<html>...")``).
+
+Outages
+-------
+A host that vanishes and comes back: its listening sockets close and its open connections
+(keep-alive and in-flight ones) are dropped, so connecting is refused; the ports stay reserved
+(bound, not listening) and it comes back on the same ones. ``inst.up`` says which::
+
+    with world.run_in_thread() as w:
+        w.take_down("beta")                  # from the test thread: returns once refusing
+        ...                                  # httpx.ConnectError for beta; others answer
+        w.bring_up("beta")                   # same ports, answers again
+        outage = w.schedule_outage("beta", after=2.0, lasting=3.0)   # real time, from now
+
+``take_down``/``bring_up`` are safe from any thread; on the world's loop (``serving()`` in an
+async test) they act at once. On a world that does not serve yet, ``take_down`` makes the
+instance start down. ``schedule_outage(name, after=..., lasting=...)`` declared before serving
+counts from when serving starts (``after=0``: down before the first request); ``lasting=None``
+is for good. It returns an ``Outage`` (``began``/``ended`` as ``time.monotonic()``, None until
+then); ``world.outages`` lists them. Overlapping outages keep a host down until the last one
+ends; an outage cut short by the end of serving leaves the host up and does not run again.
+Refused connections never reach the request log; a request in flight when its host goes down
+stays there with status None.
+
+Chaos
+-----
+A whole faulty world from one seed, for long fault benchmarks::
+
+    from fedimeter.simfedi import ChaosRates, add_chaos
+
+    report = add_chaos(world, rng=42)                    # every instance; or a list of them
+    report = add_chaos(world, [a, b], rng=42, rates=ChaosRates(down=0.0, flaky=0.5))
+    print(report.describe())                             # one line per host, then the counts
+    report.measurable(alice)                             # False if refused for good
+    report.measurable_accounts, report.unmeasurable_accounts   # {account: reason}
+
+Each instance gets one profile drawn by the weights of ``ChaosRates`` (``CHAOS_PROFILES``):
+``healthy``; ``flaky`` (2-4 of: JSON 5xx, a proxy's HTML 502, reset, timeout, malformed,
+truncated, wrong_type, content_type, each with a probability from ``fault_probability``);
+``limited`` (limited federation: 401 on every API call); ``html`` (a CDN's HTML 200 for every
+request); ``unprocessable`` (422 on the batch call only); ``rate_limited`` (a storm of
+``storm`` seconds from the first request, Retry-After on 3 hosts in 4); ``slow`` (drips);
+``redirect`` (some requests to the same path on another host); ``redirect_loop`` (pairs
+redirecting to each other, an odd one out to itself); ``outage`` (one or two outages,
+``outage_after`` and ``outage_lasting``); ``down`` (for good). Independently a share of hosts
+answers 410 instead of 404 for deleted accounts (``gone_410``) and a share of accounts is
+deleted or suspended (``deleted``, ``suspended``). Call it once the accounts exist, before or
+while serving. Equal seeds over equal worlds give equal chaos; the world's own RNG is not
+touched. An account is measurable in principle unless it is deleted or suspended, or its host
+refuses for good: ``limited``, ``html``, ``redirect_loop``, ``down``, or software that refuses
+it without a token (Misskey, Pixelfed, GoToSocial, limited federation set before).
 
 The request log
 ---------------
@@ -218,8 +291,11 @@ the log.
 """
 
 from fedimeter.simfedi._accounts import SimAccount
+from fedimeter.simfedi._chaos import PROFILES as CHAOS_PROFILES
+from fedimeter.simfedi._chaos import ChaosRates, ChaosReport, HostChaos, add_chaos
 from fedimeter.simfedi._faults import Endpoint, Fault, FaultKind
 from fedimeter.simfedi._instance import SimInstance
+from fedimeter.simfedi._outages import Outage
 from fedimeter.simfedi._ratelimit import RateLimit
 from fedimeter.simfedi._records import RequestRecord
 from fedimeter.simfedi._request import MAX_REQUEST_BODY
@@ -229,16 +305,22 @@ from fedimeter.simfedi._world import DEFAULT_START, MASTODON_RATE_LIMIT, SimFedi
 
 __all__ = [
     "BATCH_LIMIT",
+    "CHAOS_PROFILES",
     "DEFAULT_START",
     "MASTODON_RATE_LIMIT",
     "MAX_REQUEST_BODY",
+    "ChaosRates",
+    "ChaosReport",
     "Endpoint",
     "Fault",
     "FaultKind",
+    "HostChaos",
+    "Outage",
     "RateLimit",
     "RequestRecord",
     "SimAccount",
     "SimFediverse",
     "SimInstance",
     "SimStatus",
+    "add_chaos",
 ]

@@ -145,6 +145,7 @@ class SimInstance:
         self.posts = StatusStore(partial(new_id, self._profile.id_style, rng=rng))
         self._web_port: int | None = None
         self._alias_port: int | None = None
+        self._up = True
         self._check()
 
     def _check(self) -> None:
@@ -183,6 +184,19 @@ class SimInstance:
         """Record the ports the world bound for this instance (the world calls this)."""
         self._web_port = web_port
         self._alias_port = alias_port
+
+    @property
+    def up(self) -> bool:
+        """Whether the instance accepts connections (see ``SimFediverse.take_down``)."""
+        return self._up
+
+    def mark_up(self, up: bool) -> None:  # noqa: FBT001 - the state itself, not an option
+        """Record whether the instance accepts connections (the world calls this).
+
+        Changing it does not open or close anything: use ``SimFediverse.take_down`` and
+        ``SimFediverse.bring_up``.
+        """
+        self._up = up
 
     def _port(self, port: int | None) -> int:
         if port is None:

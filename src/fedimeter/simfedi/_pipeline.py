@@ -17,7 +17,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from fedimeter.simfedi._faults import error_message, fault_reply, nginx_error_page, pick_fault
+from fedimeter.simfedi._faults import (
+    FaultContext,
+    error_message,
+    fault_reply,
+    nginx_error_page,
+    pick_fault,
+)
 from fedimeter.simfedi._replies import HTML, Reply, error_reply
 from fedimeter.simfedi._routes import route
 
@@ -90,25 +96,29 @@ class Dispatcher:
         if request.too_large:
             self._log.update(entry, status=_TOO_LARGE.status)
             return _TOO_LARGE, self._finisher(entry)
+        now = time.time()
         fault = pick_fault(instance.faults, matched.endpoint, matched.account_ids, self._rng)
         if fault is not None and fault.silent:
-            fault.hits += 1
+            fault.record_hit(now)
             self._log.update(entry, fault=fault.kind)
             return fault_reply(fault, Reply(0)), self._finisher(entry)
 
         verdict = None
         limit = instance.rate_limit
         if matched.api and limit is not None:
-            verdict = instance.rate_window.hit(limit, time.time())
+            verdict = instance.rate_window.hit(limit, now)
             self._log.update(entry, counted=True, over_limit=not verdict.allowed)
         if verdict is not None and not verdict.allowed:
             reply = error_reply(_TOO_MANY, error_message(_TOO_MANY))
         elif fault is not None:
-            fault.hits += 1
+            fault.record_hit(now)
             self._log.update(entry, fault=fault.kind)
             # A fault that stands in for the application must not let it act (store a post).
             normal = matched.respond() if fault.needs_answer else Reply(0)
-            reply = fault_reply(fault, normal)
+            context = FaultContext(target=request.target, now=now, rate_limit=limit)
+            reply = fault_reply(fault, normal, context)
+            if fault.kind == "rate_limited":
+                verdict = None  # its 429 carries its own rate-limit headers
         else:
             reply = matched.respond()
         if verdict is not None:

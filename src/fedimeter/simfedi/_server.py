@@ -3,7 +3,8 @@
 h11 does the parsing and framing; this module owns the transport, which is what faults need:
 answers that never come, connections reset with a TCP RST, bodies that drip or stop short.
 Connections are kept alive between requests, as httpx expects, and one server handles as many
-concurrent connections as the event loop can hold.
+concurrent connections as the event loop can hold. A server can stop accepting and start again on
+the same port (``pause``/``resume``): a host that vanishes for a while and comes back.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import h11
 from fedimeter.simfedi._replies import JSON, Reply
 from fedimeter.simfedi._request import MAX_REQUEST_BODY, Request
 
-__all__ = ["Handler", "HttpServer", "listening_socket"]
+__all__ = ["Handler", "HttpServer", "bound_socket", "listening_socket"]
 
 #: Answers one request and returns the reply and a callback for when it is sent or abandoned.
 Handler = Callable[[Request], Awaitable[tuple[Reply, Callable[[], None]]]]
@@ -46,17 +47,34 @@ _BAD_REQUEST = Reply(
 )
 
 
+def bound_socket(host: str, port: int = 0) -> socket.socket:
+    """Bind ``host:port`` (``port`` 0: an ephemeral one) without listening.
+
+    A bound socket that does not listen holds its port while the kernel answers every
+    connection attempt with a RST: to a client, connection refused. ``SO_REUSEADDR`` lets the
+    port be bound again while connections of an earlier listener on it linger in TIME_WAIT (on
+    Linux it never lets two sockets listen on one port).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.setblocking(False)  # noqa: FBT003 - the socket API's own signature
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def listening_socket(host: str) -> socket.socket:
     """Bind ``host`` on an ephemeral port and listen; the port is known at once.
 
     Binding synchronously lets an instance added while the world is serving have its address
     before the event loop starts accepting; the kernel queues early connections meanwhile.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = bound_socket(host)
     try:
-        sock.bind((host, 0))
         sock.listen(_BACKLOG)
-        sock.setblocking(False)  # noqa: FBT003 - the socket API's own signature
     except OSError:
         sock.close()
         raise
@@ -91,7 +109,7 @@ _date_header = _DateHeader()
 
 
 class HttpServer:
-    """Serves one listening socket with ``handler``."""
+    """Serves one listening socket with ``handler``; can stop and resume on the same port."""
 
     def __init__(
         self, sock: socket.socket, handler: Handler, *, max_body: int = MAX_REQUEST_BODY
@@ -101,36 +119,110 @@ class HttpServer:
         Request bodies larger than ``max_body`` bytes reach the handler as ``too_large``.
         """
         self._sock = sock
+        self._host: str = sock.getsockname()[0]
         self._handler = handler
         self._max_body = max_body
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._accepting = True
+        self._closed = False
+        self._starting: asyncio.Task[None] | None = None
         #: Connections accepted so far.
         self.accepted = 0
 
     @property
     def port(self) -> int:
-        """The port the socket is bound to."""
+        """The port the socket is bound to (the same while paused)."""
         port: int = self._sock.getsockname()[1]
         return port
+
+    @property
+    def accepting(self) -> bool:
+        """Whether the port listens (False between ``pause`` and ``resume``)."""
+        return self._accepting
 
     def close_socket(self) -> None:
         """Close the listening socket of a server that never started."""
         self._sock.close()
 
     async def start(self) -> None:
-        """Begin accepting connections."""
-        self._server = await asyncio.start_server(
-            self._accept, sock=self._sock, limit=_READ_SIZE, backlog=_BACKLOG
+        """Begin accepting connections (a server paused before its start only holds its port)."""
+        if self._accepting and self._server is None:
+            await self._serve(self._sock)
+
+    def _current(self, sock: socket.socket) -> bool:
+        return not self._closed and self._accepting and sock is self._sock
+
+    async def _serve(self, sock: socket.socket) -> None:
+        if not self._current(sock):
+            return  # paused or closed before this task ran: the socket is closed already
+        # start_serving=False: the server registers its socket with the loop only once it is
+        # ours, so a pause at any await point closes whatever is serving.
+        server = await asyncio.start_server(
+            self._accept,
+            sock=sock,
+            limit=_READ_SIZE,
+            backlog=_BACKLOG,
+            start_serving=False,
         )
+        if not self._current(sock):
+            return  # paused or closed meanwhile: the socket is closed already, never served
+        self._server = server
+        await server.start_serving()
+
+    def pause(self) -> None:
+        """Stop accepting and drop every open connection, keeping the port: connection refused.
+
+        Runs synchronously on the serving loop's thread: once it returns, connecting to the
+        port is refused. The listening socket is closed and the port bound again at once
+        without listening, so nothing else takes it before ``resume``.
+
+        Raises:
+            OSError: the port could not be bound again.
+        """
+        if self._closed or not self._accepting:
+            return
+        port = self.port
+        self._accepting = False
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()  # stops accepting and closes the listening socket
+        self._sock.close()
+        self._drop_connections()
+        self._sock = bound_socket(self._host, port)
+
+    def resume(self) -> asyncio.Task[None] | None:
+        """Listen again on the same port; return the task that starts accepting, if any.
+
+        Runs on the serving loop's thread. The port listens once this returns (the kernel
+        queues connections until the task runs the accept loop).
+        """
+        if self._closed or self._accepting:
+            return None
+        self._sock.listen(_BACKLOG)
+        self._accepting = True
+        self._starting = asyncio.get_running_loop().create_task(self._serve(self._sock))
+        return self._starting
+
+    def _drop_connections(self) -> None:
+        for task, writer in list(self._connections.items()):
+            # abort() closes the socket in a later loop callback; shutting it down first sends
+            # the FIN now, so a client on the loop's own thread sees the connection end at once.
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            writer.transport.abort()
+            task.cancel()
 
     async def close(self) -> None:
         """Stop accepting and drop every open connection (hanging ones included)."""
+        self._closed = True
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
         if self._server is not None:
             self._server.close()
-        for task, writer in list(self._connections.items()):
-            writer.transport.abort()
-            task.cancel()
+        self._drop_connections()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
         if self._server is not None:

@@ -1,16 +1,19 @@
-"""The simulated fediverse: instances, the simulated clock, serving, and the request log."""
+"""The simulated fediverse: instances, the simulated clock, serving, outages, the request log."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import threading
+import time
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Self
 
 from fedimeter.simfedi._instance import SimInstance
+from fedimeter.simfedi._outages import Outage
 from fedimeter.simfedi._pipeline import Dispatcher
 from fedimeter.simfedi._ratelimit import RateLimit
 from fedimeter.simfedi._records import RequestLog, RequestRecord, Server
@@ -27,6 +30,15 @@ DEFAULT_START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 MASTODON_RATE_LIMIT = RateLimit(limit=300, window=300.0)
 _THREAD_START_TIMEOUT = 10.0
 _ADD_WHILE_SERVING_TIMEOUT = 5.0
+_SWITCH_TIMEOUT = 5.0
+_log = logging.getLogger(__name__)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class SimFediverse:
@@ -47,6 +59,11 @@ class SimFediverse:
         self._log = RequestLog()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[HttpServer] = []
+        self._servers_of: dict[str, list[HttpServer]] = {}
+        self._outages: list[Outage] = []
+        self._outage_tasks: set[asyncio.Task[None]] = set()
+        #: Outages under way per instance: the host comes back when the last one ends.
+        self._outages_running: dict[str, int] = {}
 
     def __repr__(self) -> str:
         """``SimFediverse(seed=1, instances=['alpha'], now=...)``."""
@@ -171,6 +188,135 @@ class SimFediverse:
         """Forget the request log (rate-limit windows and fault counters are not touched)."""
         self._log.clear()
 
+    # Outages ---------------------------------------------------------------------------
+
+    def take_down(self, name: str) -> None:
+        """Make instance ``name`` vanish: connections to it are refused until ``bring_up``.
+
+        Its listening sockets (web and alias) close and its open connections, keep-alive and
+        in-flight ones alike, are dropped; the ports stay reserved (bound, not listening), so
+        the kernel refuses every new connection. Safe from any thread: from another thread it
+        returns once the host refuses; on the world's loop (async tests) it acts at once. On
+        a world that is not serving it marks the instance, which then starts down.
+
+        Raises:
+            KeyError: no such instance.
+        """
+        self._set_up(name, up=False)
+
+    def bring_up(self, name: str) -> None:
+        """Make instance ``name`` accept connections again, on the same ports as before.
+
+        Safe from any thread, like ``take_down``; a no-op for an instance that is up.
+
+        Raises:
+            KeyError: no such instance.
+        """
+        self._set_up(name, up=True)
+
+    def schedule_outage(self, name: str, *, after: float = 0.0, lasting: float | None) -> Outage:
+        """Take ``name`` down ``after`` seconds from now, for ``lasting`` seconds (None: for good).
+
+        Real time, like rate-limit windows. Declared before serving, the timer starts when
+        the world starts serving; declared while it serves, at once. An outage runs in one
+        serve only; one cut short by the end of serving leaves the instance up. Overlapping
+        outages of one instance keep it down until the last one ends.
+
+        Raises:
+            KeyError: no such instance.
+            ValueError: a negative ``after`` or a non-positive ``lasting``.
+        """
+        self.instance(name)
+        outage = Outage(name, after, lasting)
+        self._outages.append(outage)
+        loop = self._loop
+        if loop is not None:
+            base = time.monotonic()
+            if _running_loop() is loop:
+                self._launch(outage, base)
+            else:
+                # Waits, so that an outage with after=0 has begun when this returns.
+                launched = asyncio.run_coroutine_threadsafe(self._launch_soon(outage, base), loop)
+                launched.result(timeout=_SWITCH_TIMEOUT)
+        return outage
+
+    @property
+    def outages(self) -> list[Outage]:
+        """Every outage scheduled so far, in the order declared."""
+        return list(self._outages)
+
+    def _set_up(self, name: str, *, up: bool) -> None:
+        instance = self.instance(name)
+        loop = self._loop
+        if loop is None:
+            instance.mark_up(up)
+        elif _running_loop() is loop:
+            self._switch(name, up=up)
+        else:
+            switched = asyncio.run_coroutine_threadsafe(self._switch_and_wait(name, up=up), loop)
+            switched.result(timeout=_SWITCH_TIMEOUT)
+
+    def _switch(self, name: str, *, up: bool) -> list[asyncio.Task[None]]:
+        # On the loop's thread. Pausing is synchronous; resuming listens at once and returns
+        # the tasks that start the accept loops.
+        self._instances[name].mark_up(up)
+        starting: list[asyncio.Task[None]] = []
+        for server in self._servers_of.get(name, []):
+            if not up:
+                server.pause()
+            elif (task := server.resume()) is not None:
+                starting.append(task)
+        return starting
+
+    async def _switch_and_wait(self, name: str, *, up: bool) -> None:
+        starting = self._switch(name, up=up)
+        if starting:
+            await asyncio.gather(*starting)
+
+    async def _launch_soon(self, outage: Outage, base: float) -> None:
+        self._launch(outage, base)
+
+    def _launch(self, outage: Outage, base: float) -> None:
+        # On the loop's thread. An outage due now begins before this returns, so that no
+        # request slips in before it.
+        if outage.launched or self._loop is None:
+            return
+        outage.launched = True
+        if outage.after <= 0:
+            self._begin(outage)
+        task = asyncio.get_running_loop().create_task(self._run_outage(outage, base))
+        self._outage_tasks.add(task)
+        task.add_done_callback(self._outage_tasks.discard)
+
+    def _begin(self, outage: Outage) -> None:
+        name = outage.instance
+        self._outages_running[name] = self._outages_running.get(name, 0) + 1
+        outage.began = time.monotonic()
+        self._switch(name, up=False)
+
+    async def _run_outage(self, outage: Outage, base: float) -> None:
+        name = outage.instance
+        try:
+            if outage.began is None:
+                await asyncio.sleep(max(0.0, base + outage.after - time.monotonic()))
+                self._begin(outage)
+            if outage.lasting is None or outage.began is None:
+                return
+            try:
+                await asyncio.sleep(max(0.0, outage.began + outage.lasting - time.monotonic()))
+            finally:
+                self._outages_running[name] -= 1
+            if self._outages_running[name] == 0:
+                await self._switch_and_wait(name, up=True)
+            outage.ended = time.monotonic()
+        except asyncio.CancelledError:
+            # Serving ends: an outage cut short leaves the instance up for the next serve.
+            if outage.began is not None and not outage.permanent:
+                self._instances[name].mark_up(True)  # noqa: FBT003 - the state itself
+            raise
+        except OSError:  # the port could not be bound again: nothing left to switch
+            _log.exception("simfedi could not run the outage of %s", name)
+
     # Serving ---------------------------------------------------------------------------
 
     def _bind(self, instance: SimInstance) -> list[HttpServer]:
@@ -191,10 +337,13 @@ class SimFediverse:
         instance.bind(ports["web"], ports.get("alias"))
         return [server for _, server in sockets]
 
-    async def _start(self, servers: list[HttpServer]) -> None:
+    async def _start(self, instance: SimInstance, servers: list[HttpServer]) -> None:
         # Registered before starting, so that a failed start still closes its socket.
         self._servers.extend(servers)
+        self._servers_of[instance.name] = servers
         for server in servers:
+            if not instance.up:
+                server.pause()  # taken down before serving: the port is held, refusing
             await server.start()
 
     def _start_later(self, instance: SimInstance) -> None:
@@ -202,12 +351,8 @@ class SimFediverse:
         if loop is None:  # pragma: no cover - callers check
             return
         servers = self._bind(instance)
-        future = asyncio.run_coroutine_threadsafe(self._start(servers), loop)
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not loop:
+        future = asyncio.run_coroutine_threadsafe(self._start(instance, servers), loop)
+        if _running_loop() is not loop:
             # Another thread (a sync test): wait so that the first request finds it serving.
             # On the loop's own thread the listening socket queues connections until then.
             future.result(timeout=_ADD_WHILE_SERVING_TIMEOUT)
@@ -224,11 +369,20 @@ class SimFediverse:
         self._loop = asyncio.get_running_loop()
         try:
             for instance in list(self._instances.values()):
-                await self._start(self._bind(instance))
+                await self._start(instance, self._bind(instance))
+            started = time.monotonic()
+            for outage in list(self._outages):
+                self._launch(outage, started)
             yield self
         finally:
             self._loop = None
+            tasks = list(self._outage_tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._outages_running.clear()
             servers, self._servers = self._servers, []
+            self._servers_of = {}
             await asyncio.gather(*(server.close() for server in servers))
 
     @contextmanager
