@@ -93,6 +93,7 @@ def settings(database_url: str) -> Settings:
         connect_timeout=2.0,
         read_timeout=2.0,
         request_deadline=5.0,
+        host_retry_delay=0.05,
     )
 
 

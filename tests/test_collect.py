@@ -154,6 +154,75 @@ async def test_a_failing_host_gives_reasons_and_the_rest_is_measured(
         assert len(await repo.samples((await stored(repo, sim)).id)) == 1
 
 
+@pytest.mark.parametrize("passes", [1, 0])
+async def test_a_host_back_from_an_outage_is_measured_by_another_pass(
+    repo: Repository, settings: Settings, passes: int
+) -> None:
+    """A host down when the round reaches it and back a moment later is measured in the round.
+
+    Its accounts are asked for again after host_retry_delay (not with no pass more).
+    """
+    quick = settings.model_copy(
+        update={"max_retries": 1, "host_retry_delay": 1.0, "host_retry_passes": passes}
+    )
+    world = SimFediverse(seed=15)
+    flaky = world.add_instance("flaky", version="4.1.0", rate_limit=None)
+    good = world.add_instance("good", version="4.1.0", rate_limit=None)
+    victims = [flaky.add_account(f"v{i}") for i in range(5)]
+    fine = [good.add_account(f"f{i}") for i in range(3)]
+    async with world.serving(), sim_client(quick, world) as client:
+        await track(repo, client, victims + fine)
+        world.take_down("flaky")
+        asyncio.get_running_loop().call_later(0.5, world.bring_up, "flaky")
+        result = await collect_round(repo, client, quick, clock=lambda: world.now)
+    assert result.run.status == "finished"
+    if passes:
+        assert result.run.accounts_measured == 8
+        assert result.failures == []
+        for sim in victims:
+            assert len(await repo.samples((await stored(repo, sim)).id)) == 1
+    else:
+        assert result.run.accounts_measured == 3
+        assert {f.handle.username for f in result.failures} == {f"v{i}" for i in range(5)}
+        assert {f.code for f in result.failures} == {"unavailable"}
+
+
+async def test_a_lasting_refusal_is_not_asked_again(repo: Repository, settings: Settings) -> None:
+    """401 is no passing trouble: one pass over the host, then the reasons are recorded."""
+    world = SimFediverse(seed=16)
+    host = world.add_instance("closed", version="4.1.0", rate_limit=None)
+    victims = [host.add_account(f"v{i}") for i in range(4)]
+    async with world.serving(), sim_client(settings, world) as client:
+        await track(repo, client, victims)
+        world.clear_requests()
+        host.faults.append(Fault(kind="status", status=401))
+        result = await collect_round(repo, client, settings, clock=lambda: world.now)
+    assert {f.code for f in result.failures} == {"access_denied"}
+    assert world.count(instance="closed", endpoint="account") == 4
+
+
+async def test_an_outage_past_the_host_deadline_keeps_the_accounts_own_reasons(
+    repo: Repository, settings: Settings
+) -> None:
+    """Down for good: the host deadline ends the wait for another pass.
+
+    Each account keeps the error it met rather than a bare "deadline".
+    """
+    quick = settings.model_copy(
+        update={"max_retries": 0, "host_retry_delay": 30.0, "host_deadline": 1.0}
+    )
+    world = SimFediverse(seed=17)
+    host = world.add_instance("gone", version="4.1.0", rate_limit=None)
+    victims = [host.add_account(f"v{i}") for i in range(3)]
+    async with world.serving(), sim_client(quick, world) as client:
+        await track(repo, client, victims)
+        world.take_down("gone")
+        result = await collect_round(repo, client, quick, clock=lambda: world.now)
+    assert result.run.status == "finished"
+    assert {f.code for f in result.failures} == {"unavailable"}
+    assert len(result.failures) == 3
+
+
 async def test_suspended_moved_and_gone_accounts_are_marked_and_kept(
     repo: Repository, settings: Settings
 ) -> None:

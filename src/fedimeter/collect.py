@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fedimeter.clock import Clock, utc_now
 from fedimeter.domain.models import AccountState
-from fedimeter.errors import AccountNotFound, FediverseError, Halted
+from fedimeter.errors import (
+    AccountNotFound,
+    FediverseError,
+    Halted,
+    RateLimited,
+    RemoteUnavailable,
+)
 from fedimeter.instance_tracking import measure_instances
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import (
@@ -58,6 +64,8 @@ __all__ = [
 ]
 
 HEARTBEAT_SECONDS = 15.0
+#: Failures that may pass within minutes: worth another pass over the host in the round.
+PASSING_ERRORS = (RemoteUnavailable, RateLimited)
 #: A running round not heard from for this long is dead, whatever its owner says.
 STALE_AFTER = timedelta(minutes=5)
 
@@ -554,35 +562,76 @@ class HostMeasure:
         return self.stop is not None and self.stop.is_set()
 
     async def measure(self, instance: InstanceRecord, accounts: list[AccountRecord]) -> None:
-        """Measure one host's accounts; each ends with a sample or a recorded reason."""
+        """Measure one host's accounts; each ends with a sample or a recorded reason.
+
+        Accounts that failed for a passing reason (the host unreachable, 5xx after the
+        retries, a 429 storm) are held back and asked for again after ``host_retry_delay``
+        seconds, up to ``host_retry_passes`` times, within the host deadline: a host that
+        vanishes for a minute mid-round does not cost its accounts the day's sample.
+        """
         pending: dict[str, list[AccountRecord]] = defaultdict(list)
         for account in accounts:
             pending[account.remote_id].append(account)
+        held: dict[str, tuple[list[AccountRecord], FediverseError]] = {}
         address = instance.address
-        deadline = self.settings.host_deadline
+        settings = self.settings
+        deadline = settings.host_deadline
+        queue = self.writer.queue
         try:
             async with asyncio.timeout(deadline):
                 supports_batch = await self.batch_support(instance)
-                queue = self.writer.queue
-                await self.client.measure_into(
-                    address,
-                    list(pending),
-                    lambda measurements: queue.put_nowait(_outcome(measurements, pending)),
-                    supports_batch=supports_batch,
-                )
+                for attempt in range(settings.host_retry_passes + 1):
+                    if attempt > 0:
+                        if not held or not await self._pause(settings.host_retry_delay):
+                            break
+                        pending.update((rid, accounts) for rid, (accounts, _) in held.items())
+                        held.clear()
+                    hold = held if attempt < settings.host_retry_passes else None
+                    await self.client.measure_into(
+                        address,
+                        list(pending),
+                        _sink(queue, pending, hold),
+                        supports_batch=supports_batch,
+                    )
+                    supports_batch = self.client.batch_support(address)
                 learned = self.client.batch_support(address)
                 if learned is not None and learned != instance.supports_batch:
                     await self.repo.set_batch_support(instance.id, learned)
         except TimeoutError:
             reason = f"{instance.host} did not finish within the host deadline of {deadline:g} s"
+            self._fail_held(held)
             self.fail_rest(pending, "deadline", reason)
         except FediverseError as exc:  # the host as a whole, e.g. a refused address
             if not self.stopping:
+                self._fail_held(held)
                 self.fail_rest(pending, exc.code, str(exc))
         if self.stopping:
             return  # accounts not reached stay due for the round that resumes this one
+        self._fail_held(held)
         # The client answers for every id; this only guards against a bug there.
         self.fail_rest(pending, "no_answer", f"{instance.host} gave no answer for it")
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless the round is asked to stop; whether to go on."""
+        if self.stop is None:
+            await asyncio.sleep(seconds)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        return not self.stopping
+
+    def _fail_held(self, held: dict[str, tuple[list[AccountRecord], FediverseError]]) -> None:
+        """Record the held-back accounts' last errors: no pass is left for them."""
+        if not held:
+            return
+        now = self.clock()
+        failures = [
+            NewFailure(account.id, error.code, str(error), now)
+            for accounts, error in held.values()
+            for account in accounts
+        ]
+        held.clear()
+        self.writer.queue.put_nowait(Results(failures=failures))
 
     async def batch_support(self, instance: InstanceRecord) -> bool | None:
         """What we know of the batch call on this host, re-reading NodeInfo when stale."""
@@ -607,11 +656,32 @@ class HostMeasure:
             self.writer.queue.put_nowait(Results(failures=failures))
 
 
+def _sink(
+    queue: ResultQueue,
+    pending: dict[str, list[AccountRecord]],
+    hold: dict[str, tuple[list[AccountRecord], FediverseError]] | None,
+) -> Callable[[list[Measurement]], None]:
+    """Where one pass's measurements go: the writer's queue, as ``Results``."""
+
+    def sink(measurements: list[Measurement]) -> None:
+        queue.put_nowait(_outcome(measurements, pending, hold))
+
+    return sink
+
+
 def _outcome(
-    measurements: Sequence[Measurement], pending: dict[str, list[AccountRecord]]
+    measurements: Sequence[Measurement],
+    pending: dict[str, list[AccountRecord]],
+    hold: dict[str, tuple[list[AccountRecord], FediverseError]] | None = None,
 ) -> Results:
+    """What the writer stores for ``measurements``; passing failures go to ``hold`` if given."""
     outcome = Results()
     for m in measurements:
+        if hold is not None and isinstance(m.error, PASSING_ERRORS):
+            accounts = pending.pop(m.remote_id, [])
+            if accounts:
+                hold[m.remote_id] = (accounts, m.error)
+            continue
         for account in pending.pop(m.remote_id, []):
             if m.snapshot is not None:
                 snap = m.snapshot

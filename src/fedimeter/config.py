@@ -102,6 +102,17 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds one host may take in a round; its unmeasured accounts are recorded.",
     )
+    host_retry_passes: int = Field(
+        default=1,
+        ge=0,
+        description="Passes more over a host, within host_deadline, for accounts that failed "
+        "for a passing reason (unreachable, 5xx, a 429 storm).",
+    )
+    host_retry_delay: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds to wait before such a pass (a host back from a restart).",
+    )
     max_connections: int = Field(
         default=256,
         ge=1,
