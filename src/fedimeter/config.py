@@ -12,7 +12,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -23,6 +30,7 @@ from pydantic_settings import (
 
 from fedimeter import __version__
 from fedimeter.domain.mail import check_address
+from fedimeter.domain.retention import retention_problem
 from fedimeter.domain.schedule import DEFAULT_SCHEDULE, parse_schedule
 from fedimeter.errors import ConfigError, InvalidInput
 
@@ -176,6 +184,20 @@ class Settings(BaseSettings):
     )
     worker_hosts: int = Field(default=32, ge=1, description="Hosts one worker measures at once.")
 
+    # -- retention: downsampling old samples (domain/retention.py) -------------------------
+    retention_daily_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days that ended this many days ago keep one sample per account and"
+        " instance (the day's last); off when unset.",
+    )
+    retention_weekly_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Weeks that ended this many days ago keep one sample (the week's last);"
+        " more than retention_daily_after_days; off when unset.",
+    )
+
     # -- report delivery (docs/delivery.md) ------------------------------------------------
     post_instance: str | None = Field(
         default=None,
@@ -261,6 +283,14 @@ class Settings(BaseSettings):
             return parse_schedule(value).text
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("retention_weekly_after_days")
+    @classmethod
+    def _weekly_after_daily(cls, value: int | None, info: ValidationInfo) -> int | None:
+        problem = retention_problem(info.data.get("retention_daily_after_days"), value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("post_token", "webhook_secret", "smtp_password")
     @classmethod

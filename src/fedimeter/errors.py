@@ -13,6 +13,7 @@ not a ``FedimeterError`` is a bug.
     ├── RoundInProgress              another collection round holds the database
     ├── LeaseLost                    a worker's host was taken over by another worker
     ├── StorageError                 the database refused (unreachable, read-only, full)
+    │   └── CheckFailed              a database failed `fedimeter db check` (damaged, orphans)
     ├── DeliveryError                a report could not be delivered (post, webhook, e-mail)
     └── FediverseError               a remote server did not give us what we asked for
         ├── AddressRefused           SSRF guard: a private/loopback/... address
@@ -33,6 +34,7 @@ __all__ = [
     "AddressRefused",
     "AlreadyTracked",
     "BadResponse",
+    "CheckFailed",
     "ConfigError",
     "DeliveryError",
     "EndpointMissing",
@@ -103,6 +105,12 @@ class StorageError(FedimeterError):
     """The database could not be reached or refused a write."""
 
     code = "storage"
+
+
+class CheckFailed(StorageError):
+    """A database or backup failed the check: damaged file, orphan rows, unknown schema."""
+
+    code = "check_failed"
 
 
 class DeliveryError(FedimeterError):

@@ -2,7 +2,8 @@
 
 The API's "start a round now", mastodon-meter's ``gather-data`` and the scheduler all go
 through one ``RoundManager``, so a second request while a round runs gets that round instead
-of a parallel one, and stopping the server stops the round cleanly.
+of a parallel one, and stopping the server stops the round cleanly. A round that finished is
+followed by the retention pass when retention is on (``retention.downsample_after_round``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from fedimeter.clock import Clock, utc_now
 from fedimeter.collect import RoundResult, collect_round
 from fedimeter.errors import RoundInProgress
+from fedimeter.retention import downsample_after_round
 
 if TYPE_CHECKING:
     from fedimeter.config import Settings
@@ -131,4 +133,6 @@ class RoundManager:
             run.accounts_failed,
             run.requests,
         )
+        if run.status == "finished" and not self._stop.is_set():
+            await downsample_after_round(self.settings, self.repo.db, now=self.clock())
         return result

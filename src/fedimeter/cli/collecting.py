@@ -15,13 +15,16 @@ from fedimeter.clock import utc_now
 from fedimeter.collect import collect_round
 from fedimeter.delivery import Deliverer, deliver_after_round
 from fedimeter.instance_tracking import describe_down, source_problems
+from fedimeter.retention import downsample_after_round
 from fedimeter.storage.deliveries import DeliveryLog
+from fedimeter.storage.retention import SAMPLE_TABLES
 from fedimeter.wiring import make_client, open_repository
 
 if TYPE_CHECKING:
     from fedimeter.cli.context import CliState
     from fedimeter.collect import RoundResult
     from fedimeter.delivery import Outcome
+    from fedimeter.retention import Downsampled
     from fedimeter.storage.records import FailureRecord, RunRecord
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -131,15 +134,21 @@ def collect(
     """Measure every tracked account now and store the samples.
 
     With scheduled delivery on (FEDIMETER_DELIVER), the daily or weekly report goes out after
-    the round, once per period. Exit code 1 when a delivery failed.
+    the round, once per period. Exit code 1 when a delivery failed. With retention on
+    (FEDIMETER_RETENTION_DAILY_AFTER_DAYS), old samples are thinned after the round.
     """
     cli = state(ctx)
     settings = cli.settings()
     outcomes: list[Outcome] = []
+    thinned: list[Downsampled] = []
 
     async def go(listener: _Bar | None) -> RoundResult:
         async with open_repository(settings) as repo, make_client(settings) as client:
             result = await collect_round(repo, client, settings, progress=listener)
+            if result.run.status == "finished":
+                done = await downsample_after_round(settings, repo.db, now=utc_now())
+                if done is not None:
+                    thinned.append(done)
             if deliver and settings.deliver != "off":
                 deliverer = Deliverer(settings, DeliveryLog(repo.db), clock=utc_now)
                 outcomes.extend(await deliver_after_round(settings, repo, deliverer, now=utc_now()))
@@ -176,10 +185,20 @@ def collect(
             for instance, m in result.instances
         ]
         payload["deliveries"] = [outcome_json(o) for o in outcomes]
+        payload["downsampled"] = (
+            {table: thinned[0].removed(table) for table in SAMPLE_TABLES} if thinned else None
+        )
         cli.out.print(dumps(payload), markup=False)
         failed = any(o.status == "failed" for o in outcomes)
     else:
         _print_result(cli, result)
+        if thinned and thinned[0].total:
+            cli.out.print(
+                f"Old samples downsampled ({thinned[0].policy.describe()}): removed"
+                f" {thinned[0].removed('account_samples'):,} account samples and"
+                f" {thinned[0].removed('instance_samples'):,} instance samples",
+                markup=False,
+            )
         failed = print_outcomes(cli, outcomes)
     if failed:
         raise typer.Exit(1)

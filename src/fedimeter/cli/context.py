@@ -16,6 +16,7 @@ from rich.console import Console
 
 from fedimeter.config import Settings, load_settings
 from fedimeter.errors import (
+    CheckFailed,
     ConfigError,
     FedimeterError,
     InvalidInput,
@@ -33,6 +34,7 @@ EXIT_CODES: dict[type[FedimeterError], int] = {
     ConfigError: 3,
     StorageError: 3,
     RoundInProgress: 4,
+    CheckFailed: 5,
 }
 
 

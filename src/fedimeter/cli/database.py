@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from fedimeter.cli import maintenance, retention
 from fedimeter.cli.context import run, state
 from fedimeter.storage.database import Database, describe_url
 
-app = typer.Typer(help="Database schema and location.", no_args_is_help=True)
+app = typer.Typer(help="Database schema, location, backups and checks.", no_args_is_help=True)
 
 
 @app.command("upgrade")
@@ -51,3 +52,9 @@ def status(ctx: typer.Context) -> None:
             markup=False,
         )
         raise typer.Exit(1)
+
+
+app.command("downsample")(retention.downsample)
+app.command("backup")(maintenance.backup)
+app.command("restore")(maintenance.restore)
+app.command("check")(maintenance.check)

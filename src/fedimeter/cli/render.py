@@ -9,14 +9,36 @@ from typing import TYPE_CHECKING, Any
 from fedimeter.sampleformat import sample_values
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from fedimeter.storage.records import AccountRecord, RunRecord, SampleRecord
 
-__all__ = ["account_json", "dumps", "number", "run_json", "sample_json", "when"]
+__all__ = ["account_json", "dumps", "number", "run_json", "sample_json", "size", "tally", "when"]
 
 
 def number(value: int | None) -> str:
     """``12,345`` or an em dash for nothing."""
     return "—" if value is None else f"{value:,}"
+
+
+def size(num_bytes: int) -> str:
+    """A file size in decimal units: ``812 bytes``, ``12.3 kB``, ``4.5 MB``."""
+    if num_bytes < 1000:  # noqa: PLR2004 - the unit steps
+        return "1 byte" if num_bytes == 1 else f"{num_bytes} bytes"
+    value = float(num_bytes)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if round(value, 1) < 1000 or unit == "TB":  # noqa: PLR2004
+            break
+    return f"{value:.1f} {unit}"
+
+
+def tally(counts: Mapping[str, int]) -> str:
+    """``7 accounts, 1,204 samples, 1 round`` from counts by plural noun."""
+    return ", ".join(
+        f"1 {noun.removesuffix('s')}" if count == 1 else f"{count:,} {noun}"
+        for noun, count in counts.items()
+    )
 
 
 def when(value: datetime | date | None) -> str:

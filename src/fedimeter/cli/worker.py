@@ -17,6 +17,7 @@ from fedimeter.clock import utc_now
 from fedimeter.delivery import Deliverer, deliver_safely
 from fedimeter.domain.schedule import parse_schedule
 from fedimeter.errors import ConfigError, FedimeterError
+from fedimeter.retention import downsample_after_round
 from fedimeter.storage.database import describe_url
 from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.wiring import make_client, open_repository
@@ -104,11 +105,12 @@ async def _work(
         async with open_repository(settings) as repo, make_client(settings) as client:
             deliverer = Deliverer(settings, DeliveryLog(repo.db), clock=utc_now)
 
-            async def deliver(_run: RunRecord) -> None:
+            async def after_round(_run: RunRecord) -> None:
+                await downsample_after_round(settings, repo.db, now=utc_now())
                 if settings.deliver != "off":
                     await deliver_safely(settings, repo, deliverer, now=utc_now())
 
-            work = Worker(repo, client, settings, name=name, stop=stop, on_finished=deliver)
+            work = Worker(repo, client, settings, name=name, stop=stop, on_finished=after_round)
             work.stats = stats
             if once:
                 return await work.run_once()

@@ -167,6 +167,12 @@ class Database:
         """The newest revision this version of fedimeter knows."""
         return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
+    @staticmethod
+    def known_revisions() -> set[str]:
+        """Every revision this version of fedimeter knows, the newest included."""
+        script = ScriptDirectory.from_config(_alembic_config())
+        return {revision.revision for revision in script.walk_revisions()}
+
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction that commits on success, with readable errors.

@@ -37,6 +37,7 @@ __all__ = [
     "instance_samples",
     "instances",
     "metadata",
+    "retention_marks",
     "run_failures",
     "runs",
 ]
@@ -294,4 +295,16 @@ host_leases = Table(
     Column("claims", Integer, nullable=False, default=0),
     Column("done_at", UTCDateTime),
     Index("ix_host_leases_open", "run_id", "done_at"),
+)
+
+# How far retention has thinned each sample table: every sample taken before ``thinned_before``
+# is down to one per ``period`` (day or week; see domain/retention.py), so the pass after a
+# round only looks at the samples since. ``fedimeter db downsample`` looks at everything.
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    Column("sample_table", String(40), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("thinned_before", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
