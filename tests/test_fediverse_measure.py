@@ -305,6 +305,41 @@ async def test_when_single_calls_are_refused_too_each_account_carries_the_error(
     assert all(isinstance(m.error, AccessDenied) for m in measured.values())
 
 
+async def test_a_host_found_down_three_times_in_a_row_is_not_asked_further() -> None:
+    """Three requests in a row meet an unavailable host: the rest fail unasked, with the reason."""
+    calls: list[str] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503)
+
+    client = make_client(down, FakeTime(), max_retries=0, per_host_concurrency=1)
+    measured = flat(await collect(client, ids(100), supports_batch=False))
+    assert len(calls) == 3
+    assert len(measured) == 100
+    assert all(isinstance(m.error, RemoteUnavailable) for m in measured.values())
+    unasked = [m for m in measured.values() if "not asked" in str(m.error)]
+    assert len(unasked) == 97
+    assert "3 requests in a row found social.example unavailable" in str(unasked[0].error)
+
+
+async def test_a_host_failing_now_and_then_is_asked_for_every_account() -> None:
+    """Failures with answers in between are the accounts' own: nothing is given up."""
+    server = Server(ids(30))
+    count = 0
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        nonlocal count
+        count += 1
+        return httpx.Response(503) if count % 3 else server(request)
+
+    client = make_client(flaky, FakeTime(), max_retries=0, per_host_concurrency=1)
+    measured = flat(await collect(client, ids(30), supports_batch=False))
+    assert count == 30
+    assert sum(m.snapshot is not None for m in measured.values()) == 10
+    assert not any("not asked" in str(m.error) for m in measured.values())
+
+
 async def test_html_answer_for_one_account_is_recorded_not_raised() -> None:
     """An HTML page for one account is its error; measuring goes on."""
     server = Server(ids(2))

@@ -19,6 +19,7 @@ from fedimeter.errors import (
     BadResponse,
     EndpointMissing,
     FediverseError,
+    RemoteUnavailable,
 )
 from fedimeter.fediverse.parse import parse_account, parse_account_list
 
@@ -38,6 +39,9 @@ _UNPROCESSABLE = 422
 _TOO_MANY_IDS = re.compile(r"too many|too long|maximum|at most|limit", re.IGNORECASE)
 # Batch calls refused or garbled this many times in a row in a pass: the rest go one by one.
 _REFUSALS_BEFORE_SINGLES = 2
+# Requests that found the host unavailable (after their retries) this many times in a row,
+# with no answer in between: the host is down, and the rest of the pass is not sent.
+UNAVAILABLE_BEFORE_GIVING_UP = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class HostMeasurer:
         self._wake: asyncio.Future[None] | None = None
         self._batching = True
         self._refusals = 0
+        self._unavailable = 0
         self._sink: Callable[[list[Measurement]], None] | None = None
 
     async def run(self, remote_ids: Sequence[str]) -> AsyncGenerator[list[Measurement], None]:
@@ -124,6 +129,7 @@ class HostMeasurer:
         self._jobs.extend(self._plan(list(dict.fromkeys(remote_ids))))
         self._batching = self._support is not False
         self._refusals = 0
+        self._unavailable = 0
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -158,6 +164,8 @@ class HostMeasurer:
         while jobs:
             done = await self._run_job(jobs.popleft())
             jobs.extend(done.follow_ups)
+            if self._host_down(done):
+                done.measurements += self._give_up(done.measurements[0].error)
             if self._batching and (
                 self._support is False or self._refusals >= _REFUSALS_BEFORE_SINGLES
             ):
@@ -173,6 +181,35 @@ class HostMeasurer:
                     self._signal()
             if done.follow_ups:
                 self._signal()
+
+    def _host_down(self, done: _Done) -> bool:
+        """Count requests in a row that found the host unavailable; whether to stop asking."""
+        if not done.measurements:
+            return False
+        if all(isinstance(m.error, RemoteUnavailable) for m in done.measurements):
+            self._unavailable += 1
+        else:
+            self._unavailable = 0
+        return self._unavailable >= UNAVAILABLE_BEFORE_GIVING_UP and bool(self._jobs)
+
+    def _give_up(self, error: FediverseError | None) -> list[Measurement]:
+        """Every queued account fails with the host's error, unasked: the host is down.
+
+        Requests already in flight finish. The caller may ask again later (the collector
+        holds such failures back for another pass over the host).
+        """
+        ids = [
+            i
+            for job in self._jobs
+            for i in (job.ids if isinstance(job, _Batch) else [job.remote_id])
+        ]
+        self._jobs.clear()
+        reason = RemoteUnavailable(
+            f"{error} (not asked: {UNAVAILABLE_BEFORE_GIVING_UP} requests in a row found "
+            f"{self._address.authority} unavailable)"
+        )
+        taken_at = self._clock()
+        return [Measurement(remote_id, taken_at, None, reason) for remote_id in ids]
 
     def _worker_ended(self, task: asyncio.Task[None]) -> None:
         self._workers.discard(task)
