@@ -330,8 +330,14 @@ class ResultWriter:
         measured, failed = batch.measured, batch.failed
         self.measured += measured
         self.failed += failed
+        try:
+            await self._commit(batch)
+        except Exception:
+            # Not stored (a full disk, say): the round's totals must not count it.
+            self.measured -= measured
+            self.failed -= failed
+            raise
         self.changes_seen += batch.changes
-        await self._commit(batch)
         self.commits += 1
         if self.listener is not None:
             self.listener.advanced(measured, failed)

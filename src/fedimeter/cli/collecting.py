@@ -95,6 +95,15 @@ def _print_instances(cli: CliState, result: RoundResult) -> None:
         cli.out.print(line, markup=False)
 
 
+def _cut_short(run_: RunRecord) -> str:
+    """How a round that did not finish ended, for the line of the round that resumes it."""
+    return (
+        f"stopped by an error (fedimeter runs --id {run_.id})"
+        if run_.status == "failed"
+        else "interrupted"
+    )
+
+
 def _print_result(cli: CliState, result: RoundResult) -> None:
     _print_instances(cli, result)
     if result.run.accounts_planned == 0 and result.resumed is None:
@@ -107,7 +116,8 @@ def _print_result(cli: CliState, result: RoundResult) -> None:
         return
     if result.resumed is not None:
         cli.out.print(
-            f"Round {result.resumed.id} was interrupted; this round measured what it missed.",
+            f"Round {result.resumed.id} was {_cut_short(result.resumed)}; this round measured"
+            " what it missed.",
             markup=False,
         )
     cli.out.print(summary_table(result.run))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from fedimeter.errors import StorageError
+from fedimeter.storage.faults import cannot_open, explain
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -61,7 +62,11 @@ async def translate_errors(action: str, url: str) -> AsyncIterator[None]:
     except (SQLAlchemyError, OSError) as exc:
         if isinstance(exc, SQLAlchemyError) and not isinstance(exc, DBAPIError):
             raise
-        raise StorageError(f"cannot {action} {describe_url(url)}: {_reason(exc)}") from exc
+        # A full disk, a read-only file or mount, a user without rights: said as such.
+        message = explain(exc, url, action)
+        if message is None:
+            message = f"cannot {action} {describe_url(url)}: {_reason(exc)}"
+        raise StorageError(message) from exc
 
 
 def _alembic_config() -> Config:
@@ -113,6 +118,11 @@ class Database:
                     raise StorageError(
                         f"cannot create the folder for {describe_url(url)}: {exc.strerror}"
                     ) from exc
+                # A file SQLite cannot open fails in aiosqlite's thread, which may then report
+                # it to an event loop already closed: a traceback after the error. Said first.
+                problem = cannot_open(Path(database))
+                if problem is not None:
+                    raise StorageError(problem)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True

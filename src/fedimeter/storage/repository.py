@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["Repository"]
 
 _ROUND_LOCK = 0x666D7275  # advisory lock key serialising round start on PostgreSQL
+#: Rounds that ended before measuring every account: the next round measures only the rest.
+_RESUMABLE = frozenset({"interrupted", "failed"})
 
 _ACCOUNT_COLUMNS = (
     accounts,
@@ -575,8 +577,8 @@ class Repository:
         """Open a round; returns it and the interrupted round it resumes, if any.
 
         ``is_alive(run)`` tells whether a round marked running still has a live owner.
-        Rounds whose owner died are marked interrupted; the newest interrupted round that
-        nothing has resumed yet is resumed by this one.
+        Rounds whose owner died are marked interrupted; when the newest round was interrupted
+        or failed (a full disk, say) and nothing has resumed it yet, this one resumes it.
 
         Raises:
             RoundInProgress: a round with a live owner is running.
@@ -645,7 +647,7 @@ class Repository:
         resumed: RunRecord | None = None
         if (
             last is not None
-            and last.status == "interrupted"
+            and last.status in _RESUMABLE
             and last.id not in set((await conn.execute(resumed_by)).scalars())
         ):
             resumed = _record(RunRecord, last)
