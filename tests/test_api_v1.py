@@ -228,7 +228,10 @@ def test_runs_list_and_detail_with_failures(settings: Settings, world: SimFedive
     """GET /runs lists rounds newest first; GET /runs/{id} names each failure."""
     with api(api_settings(settings, max_retries=0), clock=lambda: world.now) as http:
         http.post("/api/v1/accounts", json={"handle": acct(world, "alice")})
-        world.instance("social").faults.append(Fault(kind="html", endpoint="batch", times=1))
+        # The batch call and then the account's own call answer an HTML page, once each.
+        social = world.instance("social")
+        social.faults.append(Fault(kind="html", endpoint="batch", times=1))
+        social.faults.append(Fault(kind="html", endpoint="account", times=1))
         first = _run_round(http)
         world.advance(hours=1)
         second = _run_round(http)

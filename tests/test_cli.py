@@ -31,6 +31,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "FEDIMETER_RETRY_BASE_DELAY": "0.01",
         "FEDIMETER_MAX_RETRIES": "1",
         "FEDIMETER_READ_TIMEOUT": "1",
+        "FEDIMETER_HOST_RETRY_DELAY": "0.05",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -67,8 +67,8 @@ def world() -> SimFediverse:
 
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
-    """A sync httpx client with short timeouts."""
-    with httpx.Client(timeout=5.0) as http_client:
+    """A sync httpx client with timeouts short enough to fail a hang, long enough for a busy CI."""
+    with httpx.Client(timeout=20.0) as http_client:
         yield http_client
 
 
