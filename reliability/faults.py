@@ -19,7 +19,7 @@ checks, round by round:
 - **wall time** (goal: within ``host_deadline`` + ``request_deadline`` + 5 s): no host
   stalls a round past its deadline, however slowly it drips.
 
-    python reliability/faults.py                        # 5,000 accounts, 60 hosts, 4 rounds
+    python reliability/faults.py                        # 10,000 accounts, 100 hosts, 6 rounds
     python reliability/faults.py --backend postgresql
     python reliability/faults.py --ci --json out.json   # the bounded form CI runs
 
@@ -100,7 +100,7 @@ class Shape:
     seed: int
 
 
-FULL = Shape(accounts=5000, hosts=60, rounds=4, host_deadline=120.0, seed=SEED)
+FULL = Shape(accounts=10_000, hosts=100, rounds=6, host_deadline=120.0, seed=SEED)
 CI = Shape(accounts=600, hosts=24, rounds=2, host_deadline=25.0, seed=SEED)
 
 
