@@ -31,6 +31,11 @@ change while the world serves, except ``software``, ``account_domain`` and ``hos
   ``misskey``; other names behave like a Mastodon-compatible server without the batch call.
 * ``version``: compared by its leading numbers (``4.3.0+glitch`` is 4.3.0).
 * ``rate_limit``: ``RateLimit(limit, window, retry_after=False, send_headers=True)`` or None.
+* ``paging_limit``: the second throttle, for paging requests (default
+  ``MASTODON_PAGING_LIMIT``, 300 per 900 s); a ``RateLimit`` or None. ``rate_limit=None``
+  leaves it in place: pass ``paging_limit=None`` too for no limit at all (see Rate limits).
+* ``trends`` (default True): whether ``GET /api/v1/trends/tags`` lists the trending tags
+  (``inst.trends_enabled``); False answers ``[]``, as when the admin turns trends off.
 * ``latency``: ``(min, max)`` seconds added to every answer.
 * ``limited_federation``: every ``/api/*`` answers 401
   ``{"error":"This API requires an authenticated user"}``.
@@ -59,6 +64,34 @@ counts; ``acc.moved_to = other`` adds ``moved`` (the other account's JSON, with 
 ``acc.deleted = True`` answers 404 ``{"error":"Record not found"}`` (410 ``{"error":"Gone"}``
 when ``gone_status=410``) and drops it from batch answers. ``hide_collections=True`` shows
 ``hide_collections: true`` on Mastodon and zeroes the follow counts on Pleroma/Akkoma.
+
+Timelines: an account's statuses, served by ``GET /api/v1/accounts/:id/statuses``. They are
+the statuses posted through the API and those a test adds, in one store::
+
+    first = alice.add_status("Hello", created_at=world.now - timedelta(days=3), favourites=4)
+    alice.add_status("Thread, 2/2", reply_to=first, replies=1)  # default created_at: now
+    alice.add_status(boost_of=bobs_post, visibility="unlisted")  # a boost
+    history = alice.seed_statuses(200, days=60, reply_share=0.2, boost_share=0.1)
+
+* ``add_status(text=None, *, created_at=None, reply_to=None, boost_of=None, favourites=0,
+  reblogs=0, replies=0, visibility="public", spoiler_text="", sensitive=False,
+  language="en")`` returns the ``SimStatus``. ``created_at`` (default now) may lie in the
+  past, not in the future nor before the account's creation; the id embeds it, so ids sort
+  like ``created_at`` (each id has a millisecond of its own: equal moments take the next
+  free ones, in the order added). ``reply_to`` and ``boost_of`` are earlier statuses of the
+  same instance (boosting a boost boosts the original; another account's private or direct
+  status cannot be boosted). The status counts toward ``statuses`` and moves
+  ``last_status_at`` to its moment if that is later.
+* ``favourites``, ``reblogs``, ``replies`` are interactions from outside the simulation,
+  kept in ``status.engagement`` (an ``Engagement``; change them there at any time). Served
+  counts: ``favourites_count`` = favourites; ``reblogs_count`` and ``replies_count`` add the
+  boosts and replies stored on the instance (posted through the API or added).
+* ``seed_statuses(count, *, days=30.0, reply_share=0.0, boost_share=0.0, favourites=(0,
+  10), reblogs=(0, 3), replies=(0, 2), visibility="public")`` draws a history from the
+  world's seeded RNG, oldest first: moments uniform over the last ``days`` (not before the
+  account's creation), a share of self-replies (threads) and of boosts of other accounts'
+  earlier public posts, engagement uniform in the inclusive ranges (boosts have none).
+  Equal seeds over equal worlds give equal histories.
 
 Serving
 -------
@@ -111,6 +144,28 @@ Endpoints
   newest first, strings, the first one the incomplete current week of simulated time),
   ``GET /api/v1/instance/peers``.
 * ``POST /api/v1/statuses`` and ``GET /api/v1/statuses/:id``: see Posting.
+* ``GET /api/v1/accounts/:id/statuses`` (every Mastodon-compatible server; Pixelfed and
+  GoToSocial want a token): the account's statuses, newest first, as Mastodon's
+  ``AccountStatusesFilter`` and ``Paginable`` pick them. Without a token (or another
+  account's) public and unlisted only; the author's own token sees all. ``limit`` (default
+  20, ``|to_i|`` capped at 40); ``max_id`` (older than), ``since_id`` (newer than, newest
+  first), ``min_id`` (the ones right after it, still served newest first; ``since_id`` is
+  then ignored); ``exclude_replies`` drops replies except to oneself (threads stay);
+  ``exclude_reblogs`` drops boosts; ``pinned``, ``only_media`` and ``tagged`` answer ``[]``
+  (no pins, media or hashtags in simulated statuses). Booleans as Rails casts them (``0``,
+  ``f``, ``false``, ``off`` and their upper case are false, anything else true). Unknown id:
+  404 ``{"error":"Record not found"}``; deleted: as ``GET /api/v1/accounts/:id``;
+  suspended: 200 ``[]``. ``Link: <URL?limit=5&max_id=OLDEST>; rel="next", <URL?limit=5&
+  min_id=NEWEST>; rel="prev"`` (Rails' sorted query, repeating ``limit`` and the filter
+  parameters given; ``next`` only when the page is full; no header for an empty page).
+  Status objects carry ``id`` (string), ``created_at``, ``in_reply_to_id``,
+  ``in_reply_to_account_id``, ``reblog`` (the boosted status, or null), ``visibility``,
+  ``replies_count``, ``reblogs_count``, ``favourites_count``, ``content``, ``url``, ``uri``
+  (a boost's both ``.../statuses/ID/activity``), ``account`` and the rest of
+  REST::StatusSerializer's fields.
+* ``GET /api/v1/tags/:name`` (Mastodon 4.0+) and ``GET /api/v1/trends/tags`` (Mastodon 3.5+;
+  ``/api/v1/trends`` from 3.0, with a ``Deprecation`` header from 4.0): see Hashtags. Older
+  versions and other software answer 404 ``{"error":"Record not found"}``.
 * Pixelfed and GoToSocial answer 401 on the account endpoints without a token; Misskey has
   no ``/api/v1`` at all. A valid token (see Posting) gets past both that and
   ``limited_federation``. Anything else is 404 ``{"error":"Record not found"}``.
@@ -157,9 +212,10 @@ posts from the holder of an access token::
   author's ``statuses`` grows by one and ``last_status_at`` becomes now.
 * ``GET /api/v1/statuses/:id`` answers the same entity; private and direct statuses only with
   the author's token, otherwise 404 like an unknown id; Pixelfed and GoToSocial want a token.
-* ``alpha.statuses`` lists every ``SimStatus`` posted, oldest first (``id``, ``account``,
-  ``token``, ``text``, ``visibility``, ``in_reply_to_id``, ``spoiler_text``, ``sensitive``,
-  ``language``, ``idempotency_key``, ``created_at``, ``url``, ``uri``);
+* ``alpha.statuses`` lists every ``SimStatus`` in the order stored (posted, oldest first, and
+  added by tests: see Timelines) (``id``, ``account``, ``token``, ``text``, ``visibility``,
+  ``in_reply_to_id``, ``spoiler_text``, ``sensitive``, ``language``, ``idempotency_key``,
+  ``created_at``, ``url``, ``uri``, ``reblog``, ``engagement``);
   ``alpha.find_status(id)`` finds one; ``alpha.revoke_token(token)`` makes a token 401.
 * Posts are ``/api/*`` requests like any other: they count toward the rate limit (429 posts
   nothing), the log records them with method ``POST`` and endpoint ``post``, and faults apply
@@ -170,16 +226,85 @@ posts from the holder of an access token::
 * A request body over ``MAX_REQUEST_BODY`` (1 MiB) gets nginx's HTML 413 page before the
   application or the rate limit see it; the log records it (status 413, not counted).
 
+Hashtags
+--------
+Each instance keeps hashtags with a usage per UTC day that tests set; posts do not feed it::
+
+    alpha.tag_uses("Caturday", day=date(2026, 1, 4), uses=12, accounts=5)
+    alpha.tag_uses("caturday", uses=3, accounts=2)        # today (simulated), may change later
+    alpha.add_tag_uses("Caturday", uses=1, accounts=1)    # today grows: a day in progress
+    alpha.tag_history("fediverse", {date(2026, 1, 3): (40, 22), date(2026, 1, 2): (35, 20)})
+    alpha.trending_tags = ["fediverse", "Caturday"]       # trend order; a list of names
+    alpha.trends_enabled = False                          # /api/v1/trends/tags answers []
+    alpha.find_tag("CATURDAY")                            # SimTag(id, name, normalized, usage)
+
+Names are given without ``#`` and must be hashtags by Mastodon's ``Tag::HASHTAG_NAME_RE``
+(letters, digits, marks and ``_`` with at least one letter, or ``_ · ・`` ZWNJ joining word
+characters); anything else raises ValueError, as do negative figures and more accounts than
+uses. A tag is found by its normalized name (``HashtagNormalizer``: NFKC, lower case, accents
+folded: ``Café`` is ``cafe``) and shown as first spelled. ``day`` is a ``date`` (or an aware
+``datetime``: its UTC date); ``tag_history`` sets the days given and keeps the others.
+
+* ``GET /api/v1/tags/:name``: ``{"id", "name", "url", "history"}``: ``name`` as first
+  spelled, ``url`` ``/tags/<normalized>``, ``history`` the last 7 UTC days of the simulated
+  clock, newest (today, incomplete) first, each ``{"day": "<Unix midnight>", "accounts":
+  "N", "uses": "N"}`` (strings). ``following`` and ``featuring`` (false) only with a valid
+  token, as REST::TagSerializer does. Case and accents do not matter. A valid name nobody
+  used answers 200 as Mastodon's unsaved ``Tag.new`` does: ``id`` ``""``, the name as asked,
+  zeros. A name that is not a hashtag (``123``, ``cat-day``) answers 404
+  ``{"error":"Not Found"}`` (``ApplicationController#not_found``, not "Record not found").
+* ``GET /api/v1/trends/tags?limit=N&offset=M``: the trending tags from ``offset``, ``limit``
+  of them (default 10, ``|to_i|`` capped at 20), each a tag object as above; ``[]`` when
+  ``trends_enabled`` is False. ``Link``: ``rel="next"`` (``offset`` + ``limit``) whenever the
+  page is full, ``rel="prev"`` only when ``offset`` exceeds ``limit``, as Mastodon's
+  controller does.
+
 Rate limits
 -----------
 Fixed windows on real time (``time.time()``), aligned like Rack::Attack: window index =
-``floor(now / window)``. Every ``/api/*`` request counts (errors and faults too, except
-``reset`` and ``timeout``), and every ``/api/*`` answer carries ``X-RateLimit-Limit``,
-``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (ISO 8601 UTC with microseconds, the end of
-the window) unless ``send_headers=False``. Over the limit: 429 ``{"error":"Too many
-requests"}`` with Remaining 0 and no ``Retry-After`` unless ``retry_after=True``.
-``/.well-known/*`` and NodeInfo never count and carry no such headers. ``inst.reset_rate_limit()``
-renews the budget at once.
+``floor(now / window)``; a test compresses time by giving short windows (``RateLimit(limit=3,
+window=1.5)``). Two throttles, counted per instance (all test traffic comes from one IP):
+
+* the API throttle (``rate_limit``): every ``/api/*`` request counts (errors and faults too,
+  except ``reset`` and ``timeout``);
+* the paging throttle (``paging_limit``): every request with ``page``, ``min_id``,
+  ``max_id`` or ``since_id`` present (not blank) in its query, on any path (Rack::Attack's
+  rule names no path), counts again, in windows of its own.
+
+They apply in Mastodon's order: the API throttle first; a request it refuses is not counted by
+the paging throttle; a request the paging throttle refuses has been counted by the API
+throttle. Every ``/api/*`` answer carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
+and ``X-RateLimit-Reset`` (ISO 8601 UTC with microseconds, the end of the window) of the
+throttle *closest to its limit* among those that counted the request (least remaining; the
+API throttle on a tie), unless that throttle's ``send_headers=False``. A non-paging request
+thus shows the API budget only; a paging request shows the paging budget as soon as it is the
+tighter one. Over a limit: 429 ``{"error":"Too many requests"}`` with the refusing throttle's
+Limit, Remaining 0 and its window's Reset, and no ``Retry-After`` unless that throttle's
+``retry_after=True``; outside ``/api`` only the 429 carries headers. ``/.well-known/*`` and
+NodeInfo never count toward the API throttle. ``inst.reset_rate_limit()`` renews both budgets
+at once.
+
+What Mastodon does (checked in ``mastodon/mastodon`` and ``rack/rack-attack``):
+
+* ``config/initializers/rack_attack.rb``: ``throttle_unauthenticated_api`` 300 per 5 minutes
+  per IP (IPv6 by /64) for ``/api`` requests without a user; ``throttle_unauthenticated_paging``
+  300 per 15 minutes per IP for ``paging_request?`` (``params['page'|'min_id'|'max_id'|
+  'since_id'].present?``, any path) without a user; signed-in users have
+  ``throttle_authenticated_paging`` (300 per 15 minutes per user) and 1,500 per 5 minutes per
+  user plus 300 per token for the API. The simulator keeps one bucket per throttle and
+  instance whether or not a request has a token. The throttled responder answers 429
+  ``{"error":"Too many requests"}`` with ``X-RateLimit-Limit`` = the refusing throttle's
+  limit, ``X-RateLimit-Remaining: 0``, ``X-RateLimit-Reset`` = the end of its period
+  (``iso8601(6)``) and no ``Retry-After``.
+* ``lib/rack/attack/throttle.rb`` and ``configuration.rb`` (``rack/rack-attack``): throttles
+  are checked in declaration order and stop at the first that refuses (``any?``); each one
+  checked increments its counter and records itself in ``rack.attack.throttle_data``.
+* ``app/controllers/concerns/rate_limit_headers.rb`` (included by ``Api::BaseController``):
+  the headers of a normal answer come from ``throttle_data.min_by { limit - count }``, the
+  throttle closest to its limit, not always the API one. The documentation says so too
+  (``mastodon/documentation`` ``content/en/api/rate-limits.md``: "The headers return
+  information about the one you are closest to exceeding"). Early versions (the throttle was
+  then named ``api``) read the API throttle only.
 
 Faults
 ------
@@ -189,7 +314,7 @@ account_ids=...))``. For every request the first matching fault that is not spen
 its first answer, ``probability`` rolls the seeded RNG, ``endpoint`` is
 an endpoint kind (``webfinger``, ``nodeinfo_discovery``, ``nodeinfo``, ``lookup``, ``account``,
 ``batch``, ``instance``, ``instance_v2``, ``activity``, ``peers``, ``post``, ``status``,
-``other``; None for all),
+``account_statuses``, ``tag``, ``trends``, ``other``; None for all),
 ``account_ids`` targets ids (a batch matches when any requested id is targeted).
 ``fault.hits`` counts the answers it gave (``fault.first_hit`` is the ``time.time()`` of the
 first); ``fault.describe()`` is a short line for logs. Kinds:
@@ -283,11 +408,14 @@ The request log
 ---------------
 ``world.requests`` is a thread-safe snapshot of ``RequestRecord`` values (instance, server
 ``web``/``alias``, method, path, query as ``dict[str, list[str]]``, endpoint kind, status (None
-for ``timeout``/``reset``), counted, over_limit, fault, started/finished as
-``time.monotonic()``). ``world.count(instance=, endpoint=, status=)`` counts them,
-``world.count_over_limit(instance=)`` counts requests that arrived after their window's budget
-was spent (each got 429): a polite collector keeps it at 0. ``world.clear_requests()`` empties
-the log.
+for ``timeout``/``reset``), counted (by the API throttle), over_limit, fault, started/finished
+as ``time.monotonic()``, paging (counted by the paging throttle), throttle (``api`` or
+``paging``: the one that refused it, else None)). ``world.count(instance=, endpoint=,
+status=, paging=)`` counts them (``endpoint="account_statuses"`` for one endpoint kind,
+``paging=True`` for paging requests), ``world.count_over_limit(instance=, throttle=)``
+counts requests that arrived after a window's budget was spent (each got 429), all or those
+of one throttle: a polite collector keeps it at 0. ``world.clear_requests()`` empties the
+log.
 """
 
 from fedimeter.simfedi._accounts import SimAccount
@@ -296,22 +424,35 @@ from fedimeter.simfedi._chaos import ChaosRates, ChaosReport, HostChaos, add_cha
 from fedimeter.simfedi._faults import Endpoint, Fault, FaultKind
 from fedimeter.simfedi._instance import SimInstance
 from fedimeter.simfedi._outages import Outage
-from fedimeter.simfedi._ratelimit import RateLimit
+from fedimeter.simfedi._ratelimit import RateLimit, Throttle
+from fedimeter.simfedi._reads import DEFAULT_TAGS_LIMIT
 from fedimeter.simfedi._records import RequestRecord
 from fedimeter.simfedi._request import MAX_REQUEST_BODY
 from fedimeter.simfedi._routes import BATCH_LIMIT
-from fedimeter.simfedi._statuses import SimStatus
-from fedimeter.simfedi._world import DEFAULT_START, MASTODON_RATE_LIMIT, SimFediverse
+from fedimeter.simfedi._statuses import Engagement, SimStatus, Visibility
+from fedimeter.simfedi._tags import HISTORY_DAYS, SimTag
+from fedimeter.simfedi._timeline import DEFAULT_STATUSES_LIMIT
+from fedimeter.simfedi._world import (
+    DEFAULT_START,
+    MASTODON_PAGING_LIMIT,
+    MASTODON_RATE_LIMIT,
+    SimFediverse,
+)
 
 __all__ = [
     "BATCH_LIMIT",
     "CHAOS_PROFILES",
     "DEFAULT_START",
+    "DEFAULT_STATUSES_LIMIT",
+    "DEFAULT_TAGS_LIMIT",
+    "HISTORY_DAYS",
+    "MASTODON_PAGING_LIMIT",
     "MASTODON_RATE_LIMIT",
     "MAX_REQUEST_BODY",
     "ChaosRates",
     "ChaosReport",
     "Endpoint",
+    "Engagement",
     "Fault",
     "FaultKind",
     "HostChaos",
@@ -322,5 +463,8 @@ __all__ = [
     "SimFediverse",
     "SimInstance",
     "SimStatus",
+    "SimTag",
+    "Throttle",
+    "Visibility",
     "add_chaos",
 ]

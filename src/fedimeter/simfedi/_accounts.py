@@ -12,11 +12,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fedimeter.domain.models import Handle
+from fedimeter.simfedi._statuses import Engagement
+from fedimeter.simfedi._timeline import SeedMix, new_status, seed_history
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from fedimeter.simfedi._instance import SimInstance
+    from fedimeter.simfedi._statuses import SimStatus, Visibility
 
 __all__ = ["Counter", "SimAccount"]
 
@@ -239,3 +242,89 @@ class SimAccount:
         """Posts made in ``[start, end)`` of simulated time, extrapolating the current rate."""
         counter = self._statuses
         return max(0, counter.growth(end) - counter.growth(start))
+
+    # Statuses --------------------------------------------------------------------------
+
+    def add_status(
+        self,
+        text: str | None = None,
+        *,
+        created_at: datetime | None = None,
+        reply_to: SimStatus | None = None,
+        boost_of: SimStatus | None = None,
+        favourites: int = 0,
+        reblogs: int = 0,
+        replies: int = 0,
+        visibility: Visibility = "public",
+        spoiler_text: str = "",
+        sensitive: bool = False,
+        language: str = "en",
+    ) -> SimStatus:
+        """Give the account a status made at ``created_at`` (default: now) and return it.
+
+        ``text`` is the source (served as HTML ``content``; default ``A simulated post.``).
+        ``reply_to`` makes it a reply, ``boost_of`` a boost (no text of its own; boosting a
+        boost boosts the original); both must be statuses of this instance, made earlier.
+        ``favourites``, ``reblogs`` and ``replies`` are interactions from outside the
+        simulation, kept in ``status.engagement`` (change them there later); replies and
+        boosts made in the simulation add to the served counts. The status counts toward
+        ``statuses`` like a post, and ``last_status_at`` becomes its moment if that is later.
+
+        Raises:
+            ValueError: see ``new_status``: a moment in the future or before the account
+                existed, a reply that boosts, a status of another instance, and the like.
+        """
+        now = self._clock()
+        status = new_status(
+            self._instance,
+            self,
+            text=text,
+            created_at=now if created_at is None else created_at,
+            reply_to=reply_to,
+            boost_of=boost_of,
+            engagement=Engagement(favourites=favourites, reblogs=reblogs, replies=replies),
+            visibility=visibility,
+            spoiler_text=spoiler_text,
+            sensitive=sensitive,
+            language=language,
+        )
+        latest = self._latest_post(now)
+        self._statuses.set_value(self._statuses.value(now) + 1, now)
+        if latest is None or status.created_at > latest:
+            latest = status.created_at
+        self._last_status = latest
+        return status
+
+    def seed_statuses(
+        self,
+        count: int,
+        *,
+        days: float = 30.0,
+        reply_share: float = 0.0,
+        boost_share: float = 0.0,
+        favourites: tuple[int, int] = (0, 10),
+        reblogs: tuple[int, int] = (0, 3),
+        replies: tuple[int, int] = (0, 2),
+        visibility: Visibility = "public",
+    ) -> list[SimStatus]:
+        """Give the account ``count`` statuses drawn from the world's seeded RNG; oldest first.
+
+        Their moments spread uniformly over the last ``days`` (no earlier than the account's
+        creation). About ``reply_share`` of them reply to one of the account's earlier posts
+        (threads) and ``boost_share`` boost an earlier public post of another account of the
+        instance (or the account's own); the others are original posts. Posts and replies
+        draw ``favourites``, ``reblogs`` and ``replies`` uniformly from the inclusive ranges;
+        boosts have none. Equal seeds over equal worlds give equal histories.
+
+        Raises:
+            ValueError: a negative count, a non-positive ``days``, shares outside 0..1 or
+                summing above 1, or an empty or negative range.
+        """
+        mix = SeedMix(
+            reply_share=reply_share,
+            boost_share=boost_share,
+            favourites=favourites,
+            reblogs=reblogs,
+            replies=replies,
+        )
+        return seed_history(self, count, days=days, mix=mix, visibility=visibility)

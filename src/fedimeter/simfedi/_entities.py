@@ -8,8 +8,9 @@ Builders take the instance that answers, because what a server shows (fields by 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from fedimeter.simfedi._software import parse_version
 from fedimeter.simfedi._text import render_content
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from fedimeter.simfedi._accounts import SimAccount
     from fedimeter.simfedi._instance import SimInstance
     from fedimeter.simfedi._statuses import SimStatus
+    from fedimeter.simfedi._tags import SimTag
 
 __all__ = [
     "PLEROMA_FAMILY",
@@ -28,6 +30,7 @@ __all__ = [
     "nodeinfo_discovery_json",
     "nodeinfo_json",
     "status_json",
+    "tag_json",
     "webfinger_json",
 ]
 
@@ -337,9 +340,13 @@ def status_json(status: SimStatus, server: SimInstance, *, viewer: SimAccount | 
 
     The fields about the viewer's own relation to the status (``favourited`` and the like)
     appear only for a request with a valid token, as in Mastodon; ``pinned`` only on the
-    viewer's own public or unlisted statuses.
+    viewer's own public or unlisted statuses that are not boosts. The counts add the
+    status's ``engagement`` (interactions from outside the simulation) to the replies and
+    boosts stored on ``server``; a boost carries the boosted status in ``reblog``.
     """
     parent = server.find_status(status.in_reply_to_id) if status.in_reply_to_id else None
+    posts = server.posts
+    engagement = status.engagement
     data: JsonObject = {
         "id": status.id,
         "created_at": timestamp(status.created_at),
@@ -348,24 +355,26 @@ def status_json(status: SimStatus, server: SimInstance, *, viewer: SimAccount | 
         "sensitive": status.sensitive,
         "spoiler_text": status.spoiler_text,
         "visibility": status.visibility,
-        "language": status.language,
+        "language": status.language or None,
         "uri": status.uri,
         "url": status.url,
-        "replies_count": server.posts.replies_to(status.id),
-        "reblogs_count": 0,
-        "favourites_count": 0,
+        "replies_count": engagement.replies + posts.replies_to(status.id),
+        "reblogs_count": engagement.reblogs + posts.reblogs_of(status.id),
+        "favourites_count": engagement.favourites,
         "edited_at": None,
     }
     if viewer is not None:
         data.update({"favourited": False, "reblogged": False, "muted": False, "bookmarked": False})
-        if viewer is status.account and status.visibility in {"public", "unlisted"}:
+        pinnable = status.visibility in {"public", "unlisted"} and status.reblog is None
+        if viewer is status.account and pinnable:
             data["pinned"] = False
     data["content"] = render_content(status.text)
     if viewer is not None and (server.software != "mastodon" or _at_least(server, 4, 0)):
         data["filtered"] = []
+    reblog = status.reblog
     data.update(
         {
-            "reblog": None,
+            "reblog": None if reblog is None else status_json(reblog, server, viewer=viewer),
             "application": {"name": "simfedi", "website": None},
             "account": account_json(status.account, server),
             "media_attachments": [],
@@ -384,4 +393,32 @@ def status_json(status: SimStatus, server: SimInstance, *, viewer: SimAccount | 
             "in_reply_to_account_acct": parent.account.username if parent is not None else None,
             "expires_at": None,
         }
+    return data
+
+
+def tag_json(
+    tag: SimTag, history: list[tuple[date, int, int]], server: SimInstance, *, viewer: bool
+) -> JsonObject:
+    """Return ``tag`` as Mastodon's REST::TagSerializer shows it, with ``history`` (newest first).
+
+    ``url`` uses the normalized name, ``name`` the first spelling; every history figure is a
+    string and ``day`` is the Unix time of the day's UTC midnight. ``following`` and
+    ``featuring`` appear only for a request with a valid token (``viewer``), as in Mastodon.
+    """
+    data: JsonObject = {
+        "id": tag.id,
+        "name": tag.name,
+        "url": f"{server.base_url}/tags/{quote(tag.normalized, safe='')}",
+        "history": [
+            {
+                "day": str(int(datetime.combine(day, time(), tzinfo=UTC).timestamp())),
+                "accounts": str(accounts),
+                "uses": str(uses),
+            }
+            for day, uses, accounts in history
+        ],
+    }
+    if viewer:
+        data["following"] = False
+        data["featuring"] = False
     return data

@@ -55,8 +55,10 @@ FaultKind = Literal[
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 
 #: Kinds of endpoint, as recorded in the request log and matched by faults. ``post`` is
-#: ``POST /api/v1/statuses``, ``status`` is ``GET /api/v1/statuses/:id``; ``other`` is any
-#: path the simulated server does not route.
+#: ``POST /api/v1/statuses``, ``status`` is ``GET /api/v1/statuses/:id``,
+#: ``account_statuses`` is ``GET /api/v1/accounts/:id/statuses``, ``tag`` is ``GET
+#: /api/v1/tags/:name``, ``trends`` is ``GET /api/v1/trends/tags`` (and its older alias
+#: ``/api/v1/trends``); ``other`` is any path the simulated server does not route.
 Endpoint = Literal[
     "webfinger",
     "nodeinfo_discovery",
@@ -70,6 +72,9 @@ Endpoint = Literal[
     "peers",
     "post",
     "status",
+    "account_statuses",
+    "tag",
+    "trends",
     "other",
 ]
 ENDPOINTS: frozenset[str] = frozenset(get_args(Endpoint))
@@ -413,9 +418,14 @@ _COUNT_KEYS = frozenset(
         "statuses",
         "logins",
         "registrations",
+        "replies_count",
+        "reblogs_count",
+        "favourites_count",
+        "uses",
+        "accounts",
     }
 )
-_TIME_KEYS = frozenset({"created_at", "last_status_at", "week"})
+_TIME_KEYS = frozenset({"created_at", "last_status_at", "week", "day"})
 _FLAG_KEYS = frozenset({"locked", "bot", "suspended", "discoverable", "openRegistrations"})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import string
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
@@ -18,10 +18,11 @@ from fedimeter.simfedi._accounts import SimAccount
 from fedimeter.simfedi._ratelimit import RateLimit, RateWindow
 from fedimeter.simfedi._software import IdStyle, SoftwareProfile, profile_for
 from fedimeter.simfedi._statuses import SimStatus, StatusStore
+from fedimeter.simfedi._tags import SimTag, TagStore, as_day
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
     from fedimeter.simfedi._faults import Fault
 
@@ -78,10 +79,10 @@ def new_id(style: IdStyle, created_at: datetime, rng: random.Random) -> str:
 class SimInstance:
     """One simulated server. Create it with ``SimFediverse.add_instance``.
 
-    Attributes a test may change at any time: ``version``, ``rate_limit``, ``latency``,
-    ``limited_federation``, ``disabled_endpoints``, ``gone_status``, ``users_total``,
-    ``active_month``, ``open_registrations``, ``peers``, ``title``, ``max_characters`` and the
-    ``faults`` list.
+    Attributes a test may change at any time: ``version``, ``rate_limit``, ``paging_limit``,
+    ``latency``, ``limited_federation``, ``disabled_endpoints``, ``gone_status``,
+    ``users_total``, ``active_month``, ``open_registrations``, ``peers``, ``title``,
+    ``max_characters``, ``trends_enabled``, ``trending_tags`` and the ``faults`` list.
     """
 
     def __init__(
@@ -106,6 +107,8 @@ class SimInstance:
         host: str,
         title: str | None,
         max_characters: int = 500,
+        paging_limit: RateLimit | None = None,
+        trends: bool = True,
     ) -> None:
         """Check and store the configuration; see ``SimFediverse.add_instance``."""
         if account_domain not in {None, "alias"}:
@@ -118,6 +121,7 @@ class SimInstance:
         self._profile = profile_for(software)
         self.version = version
         self.rate_limit = rate_limit
+        self.paging_limit = paging_limit
         self.latency = latency
         self.limited_federation = limited_federation
         self.disabled_endpoints = frozenset(disabled_endpoints)
@@ -137,6 +141,11 @@ class SimInstance:
         self.has_alias = account_domain == "alias"
         self.alias_redirect = alias_redirect
         self.rate_window = RateWindow()
+        self.paging_window = RateWindow()
+        #: Whether ``GET /api/v1/trends/tags`` lists the trending tags (else ``[]``).
+        self.trends_enabled = trends
+        #: Hashtags and their usage; see ``tag_uses`` and ``trending_tags``.
+        self.tags = TagStore()
         self._accounts: list[SimAccount] = []
         self._by_id: dict[str, SimAccount] = {}
         self._position: dict[str, int] = {}
@@ -177,6 +186,16 @@ class SimInstance:
     def supports(self, feature: str) -> bool:
         """Whether this software at the current ``version`` offers ``feature``."""
         return self._profile.supports(feature, self.version)
+
+    @property
+    def now(self) -> datetime:
+        """The world's simulated time."""
+        return self._clock()
+
+    @property
+    def rng(self) -> random.Random:
+        """The world's seeded RNG (for seeding histories deterministically)."""
+        return self._rng
 
     # Addresses -------------------------------------------------------------------------
 
@@ -358,12 +377,69 @@ class SimInstance:
 
     @property
     def statuses(self) -> list[SimStatus]:
-        """Every status posted through the API, oldest first (a snapshot, safe from threads)."""
+        """Every status, posted through the API or added by a test, in the order stored.
+
+        A snapshot, safe from threads. ``SimAccount.add_status`` may add statuses made long
+        ago, so this is not ``created_at`` order; ids sort like ``created_at``.
+        """
         return self.posts.all()
 
     def find_status(self, status_id: str) -> SimStatus | None:
         """Return the status with ``status_id``, or None."""
         return self.posts.find(status_id)
+
+    # Hashtags --------------------------------------------------------------------------
+
+    def _day(self, day: date | None) -> date:
+        return as_day(self._clock() if day is None else day)
+
+    def tag_uses(self, name: str, *, day: date | None = None, uses: int, accounts: int) -> SimTag:
+        """Set how often ``name`` was used on ``day`` (UTC; None: today) and by how many accounts.
+
+        ``name`` is given without ``#``, in any case; the first spelling seen is the one served.
+        Call it again to change a day, today included (a day in progress). Return the tag.
+
+        Raises:
+            ValueError: not a valid hashtag, negative figures, or more accounts than uses.
+        """
+        return self.tags.set_uses(name, {self._day(day): (uses, accounts)})
+
+    def tag_history(self, name: str, days: Mapping[date, tuple[int, int]]) -> SimTag:
+        """Set ``(uses, accounts)`` for each day in ``days``; other days keep theirs.
+
+        Raises:
+            ValueError: as ``tag_uses``.
+        """
+        return self.tags.set_uses(name, {as_day(day): counts for day, counts in days.items()})
+
+    def add_tag_uses(
+        self, name: str, *, uses: int = 1, accounts: int = 1, day: date | None = None
+    ) -> SimTag:
+        """Add ``uses`` and ``accounts`` to ``name`` on ``day`` (None: today, as time passes).
+
+        Raises:
+            ValueError: as ``tag_uses``.
+        """
+        return self.tags.add_uses(name, self._day(day), uses, accounts)
+
+    def find_tag(self, name: str) -> SimTag | None:
+        """Return the tag ``name`` stands for (any case, accents folded), or None."""
+        return self.tags.find(name)
+
+    @property
+    def trending_tags(self) -> list[SimTag]:
+        """The tags ``GET /api/v1/trends/tags`` lists, in trend order.
+
+        Assign a list of names (without ``#``) to set them; unknown names become tags with no
+        usage. Raises ValueError for a name that is not a valid hashtag.
+        """
+        return self.tags.trending()
+
+    @trending_tags.setter
+    def trending_tags(self, names: Sequence[str]) -> None:
+        if isinstance(names, str):
+            raise TypeError("trending_tags takes a list of names, not one string")
+        self.tags.set_trending(names)
 
     # Statistics ------------------------------------------------------------------------
 
@@ -393,5 +469,6 @@ class SimInstance:
         return active
 
     def reset_rate_limit(self) -> None:
-        """Give the instance a fresh rate-limit window, as if the budget had just renewed."""
+        """Give the instance fresh rate-limit windows (API and paging), as if both had renewed."""
         self.rate_window.reset()
+        self.paging_window.reset()

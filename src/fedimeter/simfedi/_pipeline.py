@@ -3,9 +3,10 @@
 The order follows a real deployment: the front proxy refuses a body over its size limit (413)
 before anything else sees the request; a fault that drops the connection (``reset``,
 ``timeout``) happens before the application sees the request, so it neither counts nor carries
-headers; Rack::Attack counts every ``/api/*`` request and refuses those over budget before the
-app runs; then a fault replaces or mangles the app's answer, and the rate-limit headers go on
-whatever is sent.
+headers; Rack::Attack counts every ``/api/*`` request, then every paging request, and refuses
+the first one over budget before the app runs (a request the API throttle refuses is not
+counted by the paging throttle); then a fault replaces or mangles the app's answer, and the
+rate-limit headers of the throttle closest to its limit go on whatever the API sends.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from fedimeter.simfedi._faults import (
     nginx_error_page,
     pick_fault,
 )
+from fedimeter.simfedi._ratelimit import RateVerdict, shown_verdict
 from fedimeter.simfedi._replies import HTML, Reply, error_reply
-from fedimeter.simfedi._routes import route
+from fedimeter.simfedi._routes import Route, route
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Iterator
     from datetime import datetime
 
     from fedimeter.simfedi._instance import SimInstance
+    from fedimeter.simfedi._ratelimit import RateLimit, RateWindow, Throttle
     from fedimeter.simfedi._records import Entry, RequestLog, Server
     from fedimeter.simfedi._request import Request
 
@@ -103,12 +107,13 @@ class Dispatcher:
             self._log.update(entry, fault=fault.kind)
             return fault_reply(fault, Reply(0)), self._finisher(entry)
 
-        verdict = None
+        verdicts = self._throttle(matched, entry, now)
+        refused = next((verdict for verdict in verdicts if not verdict.allowed), None)
         limit = instance.rate_limit
-        if matched.api and limit is not None:
-            verdict = instance.rate_window.hit(limit, now)
-            self._log.update(entry, counted=True, over_limit=not verdict.allowed)
-        if verdict is not None and not verdict.allowed:
+        # Rack::Attack's own 429 carries its headers on any path; the app's answers carry them
+        # only under /api (RateLimitHeaders is an API controller concern).
+        verdict = refused or (shown_verdict(verdicts) if matched.api else None)
+        if refused is not None:
             reply = error_reply(_TOO_MANY, error_message(_TOO_MANY))
         elif fault is not None:
             fault.record_hit(now)
@@ -132,6 +137,36 @@ class Dispatcher:
             # arrived finds the status there.
             self._log.update(entry, status=reply.status)
         return reply, self._finisher(entry)
+
+    def _throttles(self, matched: Route) -> Iterator[tuple[Throttle, RateLimit, RateWindow]]:
+        instance = self._instance
+        api_limit, paging_limit = instance.rate_limit, instance.paging_limit
+        if matched.api and api_limit is not None:
+            yield "api", api_limit, instance.rate_window
+        if matched.paging and paging_limit is not None:
+            yield "paging", paging_limit, instance.paging_window
+
+    def _throttle(self, matched: Route, entry: Entry, now: float) -> list[RateVerdict]:
+        """Count the request in each throttle that applies, in Mastodon's order.
+
+        Like Rack::Attack, counting stops at the first throttle that refuses: a request the API
+        throttle refuses is not counted by the paging throttle.
+        """
+        verdicts: list[RateVerdict] = []
+        for throttle, limit, window in self._throttles(matched):
+            verdict = window.hit(limit, now, throttle)
+            verdicts.append(verdict)
+            refused = not verdict.allowed
+            self._log.update(
+                entry,
+                counted=True if throttle == "api" else None,
+                paging=True if throttle == "paging" else None,
+                over_limit=refused,
+                throttle=throttle if refused else None,
+            )
+            if refused:
+                break
+        return verdicts
 
     def _finisher(self, entry: Entry) -> Finish:
         def finish() -> None:

@@ -2,9 +2,11 @@
 
 Mastodon counts every ``/api/*`` request per IP in fixed windows aligned to the epoch
 (window index = floor(now / period)); the request that makes the count exceed the limit and
-every later one in the window get 429. The simulator keeps one counter per instance (all test
-traffic comes from 127.0.0.1) and uses ``time.time()`` so that the ``X-RateLimit-Reset`` it
-announces is a real moment a client can wait for.
+every later one in the window get 429. A second throttle counts *paging* requests (any request
+with ``page``, ``min_id``, ``max_id`` or ``since_id``) in windows of its own. The simulator
+keeps one counter per throttle and instance (all test traffic comes from 127.0.0.1) and uses
+``time.time()`` so that the ``X-RateLimit-Reset`` it announces is a real moment a client can
+wait for.
 """
 
 from __future__ import annotations
@@ -13,8 +15,27 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["RateLimit", "RateVerdict", "RateWindow"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "PAGING_PARAMS",
+    "RateLimit",
+    "RateVerdict",
+    "RateWindow",
+    "Throttle",
+    "is_paging",
+    "shown_verdict",
+]
+
+#: Mastodon's throttles the simulator models: ``api`` (every ``/api/*`` request) and
+#: ``paging`` (requests that page through a collection).
+Throttle = Literal["api", "paging"]
+
+#: Parameters that make a request a paging request (Rack::Attack's ``paging_request?``).
+PAGING_PARAMS = ("page", "min_id", "max_id", "since_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +76,8 @@ class RateVerdict:
     reset_at: float
     #: When the request arrived, seconds since the epoch.
     now: float
+    #: The throttle that counted the request.
+    throttle: Throttle = "api"
 
     def headers(self) -> list[tuple[str, str]]:
         """Return the rate-limit headers for the answer (none when the limit hides them)."""
@@ -69,6 +92,31 @@ class RateVerdict:
             # Proxies announce whole seconds, rounded up so that waiting that long is enough.
             headers.append(("Retry-After", str(max(1, math.ceil(self.reset_at - self.now)))))
         return headers
+
+
+def is_paging(query: Mapping[str, list[str]]) -> bool:
+    """Whether a request with ``query`` pages, by Rack::Attack's ``paging_request?`` rule.
+
+    One of ``page``, ``min_id``, ``max_id``, ``since_id`` must be present in Rails' sense: a
+    scalar that is not blank (Rack keeps the last of repeated values), or any array or hash
+    form (``max_id[]=...``), which Rack builds whatever its values.
+    """
+    for name in PAGING_PARAMS:
+        values = query.get(name)
+        if values and values[-1].strip():
+            return True
+        if any(key.startswith(f"{name}[") and query[key] for key in query):
+            return True
+    return False
+
+
+def shown_verdict(verdicts: Sequence[RateVerdict]) -> RateVerdict | None:
+    """Return the verdict whose figures an answer shows: the throttle closest to its limit.
+
+    Mastodon's ``RateLimitHeaders`` picks, among the throttles that counted the request, the
+    one with the least ``limit - count``; on a tie the first one evaluated (the API throttle).
+    """
+    return min(verdicts, key=lambda verdict: verdict.remaining, default=None)
 
 
 def format_reset(epoch_seconds: float) -> str:
@@ -86,7 +134,7 @@ class RateWindow:
         self._index: int | None = None
         self._count = 0
 
-    def hit(self, limit: RateLimit, now: float) -> RateVerdict:
+    def hit(self, limit: RateLimit, now: float, throttle: Throttle = "api") -> RateVerdict:
         """Count one request arriving at ``now`` (epoch seconds) and say whether it may pass.
 
         Like Rack::Attack, a refused request still counts; it changes nothing in a fixed window
@@ -105,6 +153,7 @@ class RateWindow:
             remaining=max(0, limit.limit - count),
             reset_at=(index + 1) * limit.window,
             now=now,
+            throttle=throttle,
         )
 
     def reset(self) -> None:

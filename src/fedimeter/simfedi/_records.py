@@ -1,15 +1,18 @@
 """The request log: every request the simulated servers received, and how it was answered.
 
-Tests assert on it how many calls a collection round cost, per instance and endpoint, and that
-no request reached a host after its rate-limit window was spent. The server thread writes it
-while the test thread reads it, so every access goes through one lock.
+Tests assert on it how many calls a collection round cost, per instance and endpoint, how many
+of them paged, and that no request reached a host after a rate-limit window was spent. The
+server thread writes it while the test thread reads it, so every access goes through one lock.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from fedimeter.simfedi._ratelimit import Throttle
 
 __all__ = ["Entry", "RequestLog", "RequestRecord", "Server"]
 
@@ -22,10 +25,12 @@ class RequestRecord:
     """One request as the simulator saw it.
 
     ``status`` is None while the request is unanswered and stays None for ``timeout`` and
-    ``reset`` faults. ``counted``: the request counted toward the rate limit. ``over_limit``:
-    it arrived after its window's budget was spent and got 429. ``started``/``finished`` are
-    ``time.monotonic()`` values; ``finished`` is None until the answer is sent or the
-    connection ends.
+    ``reset`` faults. ``counted``: the request counted toward the API rate limit. ``paging``:
+    it counted toward the paging throttle (it carried ``page``, ``min_id``, ``max_id`` or
+    ``since_id``). ``over_limit``: it arrived after a window's budget was spent and got 429;
+    ``throttle`` names the throttle that refused it (``api`` or ``paging``), None otherwise.
+    ``started``/``finished`` are ``time.monotonic()`` values; ``finished`` is None until the
+    answer is sent or the connection ends.
     """
 
     instance: str
@@ -40,6 +45,8 @@ class RequestRecord:
     fault: str | None
     started: float
     finished: float | None
+    paging: bool = False
+    throttle: Throttle | None = None
 
 
 class Entry:
@@ -53,11 +60,13 @@ class Entry:
         "instance",
         "method",
         "over_limit",
+        "paging",
         "path",
         "query",
         "server",
         "started",
         "status",
+        "throttle",
     )
 
     def __init__(
@@ -81,6 +90,8 @@ class Entry:
         self.status: int | None = None
         self.counted = False
         self.over_limit = False
+        self.paging = False
+        self.throttle: Throttle | None = None
         self.fault: str | None = None
         self.finished: float | None = None
 
@@ -98,6 +109,8 @@ class Entry:
             fault=self.fault,
             started=self.started,
             finished=self.finished,
+            paging=self.paging,
+            throttle=self.throttle,
         )
 
 
@@ -140,6 +153,8 @@ class RequestLog:
         *,
         counted: bool | None = None,
         over_limit: bool | None = None,
+        paging: bool | None = None,
+        throttle: Throttle | None = None,
         fault: str | None = None,
         status: int | None = None,
         finished: float | None = None,
@@ -150,6 +165,10 @@ class RequestLog:
                 entry.counted = counted
             if over_limit is not None:
                 entry.over_limit = over_limit
+            if paging is not None:
+                entry.paging = paging
+            if throttle is not None:
+                entry.throttle = throttle
             if fault is not None:
                 entry.fault = fault
             if status is not None:
@@ -169,6 +188,8 @@ class RequestLog:
         endpoint: str | None = None,
         status: int | None = None,
         over_limit: bool | None = None,
+        paging: bool | None = None,
+        throttle: Throttle | None = None,
     ) -> int:
         """Count the requests that match every filter given."""
         with self._lock:
@@ -179,6 +200,8 @@ class RequestLog:
                 and (endpoint is None or entry.endpoint == endpoint)
                 and (status is None or entry.status == status)
                 and (over_limit is None or entry.over_limit == over_limit)
+                and (paging is None or entry.paging == paging)
+                and (throttle is None or entry.throttle == throttle)
             )
 
     def clear(self) -> None:

@@ -1,14 +1,15 @@
 """Routing: which endpoint a request is, and what a well-behaved server answers to it.
 
 ``route`` classifies a request first (endpoint kind, the account ids it is about, whether it
-counts toward the API rate limit) so that the request pipeline can apply rate limits and faults
-before producing the normal answer, which ``Route.respond`` builds on demand.
+counts toward the API rate limit and the paging throttle) so that the request pipeline can
+apply rate limits and faults before producing the normal answer, which ``Route.respond`` builds
+on demand.
 """
 
 from __future__ import annotations
 
 import http
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -16,8 +17,12 @@ from urllib.parse import urlencode, urlsplit
 
 from fedimeter.simfedi import _entities as entities
 from fedimeter.simfedi._faults import Endpoint, error_message
+from fedimeter.simfedi._params import Query, ruby_to_i
+from fedimeter.simfedi._ratelimit import is_paging
+from fedimeter.simfedi._reads import show_tag, trending_tags
 from fedimeter.simfedi._replies import HTML, JRD, Reply, empty_reply, error_reply, json_reply
 from fedimeter.simfedi._statuses import bearer_token, create_status, show_status
+from fedimeter.simfedi._timeline import account_statuses
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,8 +32,6 @@ if TYPE_CHECKING:
     from fedimeter.simfedi._request import Request
 
 __all__ = ["BATCH_LIMIT", "Query", "Route", "route"]
-
-Query = dict[str, list[str]]
 
 #: Most ids one ``GET /api/v1/accounts`` accepts (Mastodon's DEFAULT_ACCOUNTS_LIMIT).
 BATCH_LIMIT = 40
@@ -57,6 +60,9 @@ class Route:
     #: Account ids the request is about, for faults that target ids.
     account_ids: tuple[str, ...]
     respond: Callable[[], Reply]
+    #: Whether the paging throttle counts the request (``page``, ``min_id``, ``max_id`` or
+    #: ``since_id`` given, on any path: Rack::Attack's rule has no path condition).
+    paging: bool = False
 
 
 def _not_found() -> Reply:
@@ -81,6 +87,19 @@ def route(
 
     ``path`` (percent-decoded) and ``query`` are the parsed target of the request.
     """
+    matched = _route(instance, request, alias=alias, path=path, query=query, now=now)
+    return replace(matched, paging=True) if is_paging(query) else matched
+
+
+def _route(
+    instance: SimInstance,
+    request: Request,
+    *,
+    alias: bool,
+    path: str,
+    query: Query,
+    now: datetime,
+) -> Route:
     if len(path) > 1:
         path = path.rstrip("/")  # Rails ignores a trailing slash
     is_api = path.startswith("/api/")
@@ -202,6 +221,9 @@ _PLAIN_API: dict[str, tuple[Endpoint, Callable[[SimInstance, datetime], Reply]]]
 }
 _ACCOUNTS = "/api/v1/accounts"
 _STATUSES = "/api/v1/statuses"
+_TAGS = "/api/v1/tags"
+_TRENDS = "/api/v1/trends"
+_TRENDS_TAGS = "/api/v1/trends/tags"
 
 
 def _post_route(instance: SimInstance, request: Request, query: Query, now: datetime) -> Route:
@@ -214,14 +236,44 @@ def _post_route(instance: SimInstance, request: Request, query: Query, now: date
     return Route("post", api=True, account_ids=ids, respond=respond)
 
 
+def _segment(path: str, prefix: str, suffix: str = "") -> str | None:
+    """The one path segment between ``prefix/`` and ``suffix``, or None when ``path`` differs."""
+    if not (path.startswith(f"{prefix}/") and path.endswith(suffix)):
+        return None
+    segment = path[len(prefix) + 1 : len(path) - len(suffix)]
+    return segment if segment and "/" not in segment else None
+
+
+def _read_route(
+    instance: SimInstance, path: str, query: Query, now: datetime, user: SimAccount | None
+) -> tuple[Endpoint, str | None, tuple[str, ...], Callable[[], Reply]] | None:
+    """Route the read endpoints of timelines and hashtags: endpoint, feature, ids, handler."""
+    account_id = _segment(path, _ACCOUNTS, "/statuses")
+    if account_id is not None:
+        handler = partial(account_statuses, instance, account_id, query, user)
+        return "account_statuses", "account_statuses", (account_id,), handler
+    name = _segment(path, _TAGS)
+    if name is not None:
+        return "tag", "tags", (), partial(show_tag, instance, name, user, now)
+    if path in {_TRENDS, _TRENDS_TAGS}:
+        alias = path == _TRENDS
+        handler = partial(trending_tags, instance, query, user, now, alias=alias)
+        return "trends", "trends" if alias else "trends_tags", (), handler
+    return None
+
+
 def _api_route(
     instance: SimInstance, path: str, query: Query, now: datetime, user: SimAccount | None
 ) -> Route:
     endpoint: Endpoint = "other"
+    feature: str | None = None
     ids: tuple[str, ...] = ()
     handler: Callable[[], Reply] = _not_found
     plain = _PLAIN_API.get(path)
-    if plain is not None:
+    read = _read_route(instance, path, query, now, user)
+    if read is not None:
+        endpoint, feature, ids, handler = read
+    elif plain is not None:
         endpoint, handler = plain[0], partial(plain[1], instance, now)
     elif path == f"{_ACCOUNTS}/lookup":
         account = _lookup_account(instance, query)
@@ -242,7 +294,7 @@ def _api_route(
         handler = partial(show_status, instance, status_id, user)
 
     def respond() -> Reply:
-        return _gate(instance, endpoint, user) or handler()
+        return _gate(instance, endpoint, user, feature) or handler()
 
     return Route(endpoint, api=True, account_ids=ids, respond=respond)
 
@@ -254,21 +306,24 @@ _FEATURE_OF: dict[str, str] = {
     "activity": "activity",
 }
 #: Endpoints that Pixelfed and GoToSocial serve only to a request with a token.
-_TOKEN_ENDPOINTS = frozenset({"lookup", "account", "batch", "status"})
+_TOKEN_ENDPOINTS = frozenset({"lookup", "account", "batch", "status", "account_statuses"})
 _EMPTY_WHEN_OFF = frozenset({"activity", "peers"})
 
 
-def _gate(instance: SimInstance, endpoint: str, user: SimAccount | None) -> Reply | None:
+def _gate(
+    instance: SimInstance, endpoint: str, user: SimAccount | None, feature: str | None = None
+) -> Reply | None:
     """Return the refusal for an API endpoint this instance does not serve now, or None.
 
     ``user`` is the account of the request's valid token, if any: a signed-in user gets past
-    limited federation and the token demands of Pixelfed and GoToSocial.
+    limited federation and the token demands of Pixelfed and GoToSocial. ``feature`` is the
+    one the route needs (by default the endpoint's own).
     """
     if instance.limited_federation and user is None:
         return error_reply(UNAUTHORIZED, error_message(UNAUTHORIZED))
     if not instance.profile.mastodon_api or endpoint == "other":
         return _not_found()
-    feature = _FEATURE_OF.get(endpoint)
+    feature = feature or _FEATURE_OF.get(endpoint)
     if feature is not None and not instance.supports(feature):
         return _not_found()  # the route does not exist in this version
     if endpoint in instance.disabled_endpoints:
@@ -301,16 +356,6 @@ def _account_by_id(instance: SimInstance, account_id: str) -> Reply:
     return _account_reply(instance, instance.find_id(account_id))
 
 
-def _ruby_to_i(text: str) -> int:
-    # Mastodon turns ids into integers with String#to_i: leading digits, else 0.
-    digits = ""
-    for char in text.strip():
-        if not char.isdigit():
-            break
-        digits += char
-    return int(digits) if digits else 0
-
-
 def _batch(instance: SimInstance, requested: list[str]) -> Reply:
     """``GET /api/v1/accounts?id[]=...``: Mastodon 4.3's ``index`` action.
 
@@ -320,8 +365,8 @@ def _batch(instance: SimInstance, requested: list[str]) -> Reply:
     """
     if len(requested) > BATCH_LIMIT:
         return error_reply(http.HTTPStatus.UNPROCESSABLE_ENTITY, _TOO_MANY_IDS)
-    # Ids are integers in Mastodon's database, so only canonical decimal ids can match.
-    wanted = {str(_ruby_to_i(account_id)) for account_id in requested}
+    # Ids are integers in Mastodon's database (String#to_i), so only canonical decimal ids match.
+    wanted = {str(ruby_to_i(account_id)) for account_id in requested}
     found = [
         account
         for account in map(instance.find_id, wanted)

@@ -71,7 +71,10 @@ class SoftwareProfile:
 
         Features: ``"lookup"`` (Mastodon 3.4), ``"batch"`` (Mastodon 4.3), ``"instance_v2"``
         (Mastodon 4.0), ``"activity"``, ``"date_last_status"`` (Mastodon 3.1 serves a date),
-        ``"deprecation_header"`` (Mastodon 4.0 marks ``/api/v1/instance`` deprecated).
+        ``"deprecation_header"`` (Mastodon 4.0 marks ``/api/v1/instance`` deprecated),
+        ``"tags"`` (``GET /api/v1/tags/:name``, Mastodon 4.0), ``"trends"`` (``GET
+        /api/v1/trends``, Mastodon 3.0), ``"trends_tags"`` (``GET /api/v1/trends/tags``,
+        Mastodon 3.5), ``"account_statuses"`` (every server with a Mastodon API).
         """
         numbers = parse_version(version)
         if self.name != "mastodon":
@@ -82,6 +85,7 @@ class SoftwareProfile:
                 "activity": self.has_activity,
                 "date_last_status": False,
                 "deprecation_header": False,
+                "account_statuses": self.mastodon_api,
             }.get(feature, False)
         since = _MASTODON_SINCE.get(feature)
         return since is not None and numbers >= since
@@ -95,6 +99,10 @@ _MASTODON_SINCE: dict[str, tuple[int, ...]] = {
     "activity": (2, 1),
     "date_last_status": (3, 1),
     "deprecation_header": (4, 0),
+    "tags": (4, 0),
+    "trends": (3, 0),
+    "trends_tags": (3, 5),
+    "account_statuses": (0,),
 }
 
 _PLEROMA_COMPAT = "2.7.2"

@@ -14,7 +14,8 @@ import email.policy
 import http
 import json
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast, get_args
 from urllib.parse import parse_qs
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IDEMPOTENCY_TTL",
     "VISIBILITIES",
+    "Engagement",
     "SimStatus",
     "StatusStore",
     "Visibility",
@@ -43,6 +45,7 @@ __all__ = [
     "create_status",
     "request_params",
     "show_status",
+    "status_links",
 ]
 
 Visibility = Literal["public", "unlisted", "private", "direct"]
@@ -63,12 +66,33 @@ _FALSE_STRINGS = frozenset({"0", "f", "false", "off"})
 _ID_STEP = timedelta(milliseconds=1)
 
 
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(slots=True)
+class Engagement:
+    """Interactions with a status from outside the simulation (remote or unmodelled accounts).
+
+    A test may change them at any time; the served counts add the replies and boosts stored
+    on the instance (``favourites_count`` is ``favourites`` alone).
+    """
+
+    favourites: int = 0
+    reblogs: int = 0
+    replies: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class SimStatus:
-    """One status posted through the API, as the simulated server stored it.
+    """One status as the simulated server stored it: posted through the API or added by a test.
 
     ``text`` is the source as posted (what Mastodon keeps in ``statuses.text``), ``token`` the
-    access token that posted it, ``idempotency_key`` the ``Idempotency-Key`` header or None.
+    access token that posted it ("" for a status a test added), ``idempotency_key`` the
+    ``Idempotency-Key`` header or None. ``reblog`` is the boosted status of a boost (whose
+    text is empty); ``engagement`` holds the interactions from outside the simulation.
+    ``url`` and ``uri`` follow the instance's address, so statuses may be added before the
+    world serves.
     """
 
     id: str
@@ -82,8 +106,22 @@ class SimStatus:
     language: str
     idempotency_key: str | None
     created_at: datetime
-    url: str
-    uri: str
+    reblog: SimStatus | None = None
+    engagement: Engagement = field(default_factory=Engagement)
+
+    @property
+    def url(self) -> str:
+        """The status's web page, in the software's style (a boost's activity for a boost)."""
+        return self._links()[0]
+
+    @property
+    def uri(self) -> str:
+        """The status's ActivityPub id, in the software's style."""
+        return self._links()[1]
+
+    def _links(self) -> tuple[str, str]:
+        account = self.account
+        return status_links(account.instance, account, self.id, boost=self.reblog is not None)
 
 
 class StatusStore:
@@ -101,6 +139,11 @@ class StatusStore:
         self._statuses: list[SimStatus] = []
         self._by_id: dict[str, SimStatus] = {}
         self._keys: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self._by_account: dict[str, list[SimStatus]] = {}
+        self._replies: Counter[str] = Counter()
+        self._reblogs: Counter[str] = Counter()
+        #: Milliseconds some id embeds, and the latest of them: every id has one of its own.
+        self._moments: set[int] = set()
         self._last_moment: datetime | None = None
 
     def add_token(self, token: str, account: SimAccount) -> None:
@@ -129,18 +172,36 @@ class StatusStore:
         """
         with self._lock:
             last = self._last_moment
-            moment = now if last is None or now > last else last + _ID_STEP
+            return self._claim(now if last is None or now > last else last + _ID_STEP)
+
+    def id_at(self, moment: datetime) -> str:
+        """Return a new status id embedding ``moment`` (a status created then, maybe long ago).
+
+        Every id of the store embeds a millisecond of its own, so ids sort like the moments:
+        a moment already taken moves on to the next free millisecond.
+        """
+        with self._lock:
+            return self._claim(moment)
+
+    def _claim(self, moment: datetime) -> str:
+        # Under the lock.
+        while _millis(moment) in self._moments:
+            moment += _ID_STEP
+        self._moments.add(_millis(moment))
+        if self._last_moment is None or moment > self._last_moment:
             self._last_moment = moment
-            status_id = self._new_id(moment)
-            while status_id in self._by_id:  # pragma: no cover - needs a random collision
-                status_id = self._new_id(moment)
-            return status_id
+        return self._new_id(moment)  # unique: no other id embeds this millisecond
 
     def add(self, status: SimStatus) -> None:
         """Store ``status`` and remember its idempotency key."""
         with self._lock:
             self._statuses.append(status)
             self._by_id[status.id] = status
+            self._by_account.setdefault(status.account.id, []).append(status)
+            if status.in_reply_to_id is not None:
+                self._replies[status.in_reply_to_id] += 1
+            if status.reblog is not None:
+                self._reblogs[status.reblog.id] += 1
             if status.idempotency_key is not None:
                 key = (status.account.id, status.idempotency_key)
                 self._keys[key] = (status.id, status.created_at)
@@ -163,10 +224,20 @@ class StatusStore:
         with self._lock:
             return self._by_id.get(status_id)
 
-    def replies_to(self, status_id: str) -> int:
-        """How many statuses reply to ``status_id``."""
+    def of_account(self, account: SimAccount) -> list[SimStatus]:
+        """Every status of ``account``, in the order they were stored (a copy)."""
         with self._lock:
-            return sum(1 for status in self._statuses if status.in_reply_to_id == status_id)
+            return list(self._by_account.get(account.id, ()))
+
+    def replies_to(self, status_id: str) -> int:
+        """How many stored statuses reply to ``status_id``."""
+        with self._lock:
+            return self._replies[status_id]
+
+    def reblogs_of(self, status_id: str) -> int:
+        """How many stored statuses boost ``status_id``."""
+        with self._lock:
+            return self._reblogs[status_id]
 
 
 # Requests -------------------------------------------------------------------------------------
@@ -263,8 +334,17 @@ def _status_reply(status: SimStatus, instance: SimInstance, viewer: SimAccount) 
     return json_reply(entities.status_json(status, instance, viewer=viewer))
 
 
-def _links(instance: SimInstance, account: SimAccount, status_id: str) -> tuple[str, str]:
-    """The ``url`` and ``uri`` of a new status, in the software's style."""
+def status_links(
+    instance: SimInstance, account: SimAccount, status_id: str, *, boost: bool = False
+) -> tuple[str, str]:
+    """The ``url`` and ``uri`` of a new status, in the software's style.
+
+    A boost's are both its activity (``.../statuses/ID/activity``), as Mastodon's TagManager
+    gives them.
+    """
+    if boost:
+        activity = f"{account.actor_url}/statuses/{status_id}/activity"
+        return activity, activity
     software = instance.software
     if software in entities.PLEROMA_FAMILY:
         return f"{instance.base_url}/notice/{status_id}", f"{instance.base_url}/objects/{status_id}"
@@ -364,7 +444,6 @@ def _create(
             return _status_reply(earlier, instance, author)
     draft = _draft(instance, params)
     status_id = instance.posts.next_id(now)
-    url, uri = _links(instance, author, status_id)
     status = SimStatus(
         id=status_id,
         account=author,
@@ -378,8 +457,6 @@ def _create(
         language=params.get("language", "").strip() or _DEFAULT_LANGUAGE,
         idempotency_key=key,
         created_at=now,
-        url=url,
-        uri=uri,
     )
     instance.posts.add(status)
     author.statuses += 1  # also makes last_status_at now

@@ -22,12 +22,16 @@ from fedimeter.simfedi._server import HttpServer, listening_socket
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 
-__all__ = ["DEFAULT_START", "SimFediverse"]
+    from fedimeter.simfedi._ratelimit import Throttle
+
+__all__ = ["DEFAULT_START", "MASTODON_PAGING_LIMIT", "MASTODON_RATE_LIMIT", "SimFediverse"]
 
 #: Where simulated time starts unless ``start`` says otherwise: a Monday, noon UTC.
 DEFAULT_START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 #: Mastodon's budget for requests without a token.
 MASTODON_RATE_LIMIT = RateLimit(limit=300, window=300.0)
+#: Mastodon's second budget, for paging requests without a token (per IP, 300 per 15 minutes).
+MASTODON_PAGING_LIMIT = RateLimit(limit=300, window=900.0)
 _THREAD_START_TIMEOUT = 10.0
 _ADD_WHILE_SERVING_TIMEOUT = 5.0
 _SWITCH_TIMEOUT = 5.0
@@ -100,6 +104,7 @@ class SimFediverse:
         software: str = "mastodon",
         version: str = "4.3.2",
         rate_limit: RateLimit | None = MASTODON_RATE_LIMIT,
+        paging_limit: RateLimit | None = MASTODON_PAGING_LIMIT,
         latency: tuple[float, float] = (0.0, 0.0),
         limited_federation: bool = False,
         account_domain: Literal["alias"] | None = None,
@@ -113,6 +118,7 @@ class SimFediverse:
         host: str = "127.0.0.1",
         title: str | None = None,
         max_characters: int = 500,
+        trends: bool = True,
     ) -> SimInstance:
         """Create an instance and return it; see the package documentation for each option.
 
@@ -143,6 +149,8 @@ class SimFediverse:
             host=host,
             title=title,
             max_characters=max_characters,
+            paging_limit=paging_limit,
+            trends=trends,
         )
         self._instances[name] = instance
         if self._loop is not None:
@@ -170,14 +178,28 @@ class SimFediverse:
         return self._log.snapshot()
 
     def count(
-        self, instance: str | None = None, endpoint: str | None = None, *, status: int | None = None
+        self,
+        instance: str | None = None,
+        endpoint: str | None = None,
+        *,
+        status: int | None = None,
+        paging: bool | None = None,
     ) -> int:
-        """Count requests, optionally for one instance, endpoint kind and answer status."""
-        return self._log.count(instance=instance, endpoint=endpoint, status=status)
+        """Count requests, optionally for one instance, endpoint kind, answer status and paging.
 
-    def count_over_limit(self, instance: str | None = None) -> int:
-        """Count requests that arrived after their rate-limit window was spent (they got 429)."""
-        return self._log.count(instance=instance, over_limit=True)
+        ``paging=True`` counts the requests the paging throttle counted (they carried ``page``,
+        ``min_id``, ``max_id`` or ``since_id``), ``paging=False`` the others.
+        """
+        return self._log.count(instance=instance, endpoint=endpoint, status=status, paging=paging)
+
+    def count_over_limit(
+        self, instance: str | None = None, *, throttle: Throttle | None = None
+    ) -> int:
+        """Count requests that arrived after a rate-limit window was spent (they got 429).
+
+        ``throttle`` (``api`` or ``paging``) counts only the refusals of that throttle.
+        """
+        return self._log.count(instance=instance, over_limit=True, throttle=throttle)
 
     @property
     def connections_accepted(self) -> int:
