@@ -47,8 +47,13 @@ def exit_code(error: FedimeterError) -> int:
 
 
 def make_console(*, stderr: bool) -> Console:
-    """A console; when output goes to a file or pipe, tables are not squeezed to 80 columns."""
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """A console; when output goes to a file or pipe, tables are not squeezed to 80 columns.
+
+    Markup is off: table cells and titles hold what servers send (display names, software
+    names, hashtags, error texts), and ``[/]`` or ``[link=...]`` in them must print as text,
+    never crash the command or make terminal links.
+    """
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 200
     return console

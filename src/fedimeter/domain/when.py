@@ -26,7 +26,10 @@ def parse_when(text: str, now: datetime, *, end_of_day: bool = False) -> datetim
     value = text.strip()
     age = _AGE.match(value.lower())
     if age:
-        return now - int(age.group(1)) * _UNITS[age.group(2)]
+        try:
+            return now - int(age.group(1)) * _UNITS[age.group(2)]
+        except OverflowError:
+            raise InvalidInput(f"{text!r} reaches back before the year 1") from None
     try:
         if len(value) == 10:  # noqa: PLR2004 - YYYY-MM-DD
             day = date.fromisoformat(value)

@@ -31,7 +31,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 import httptools
 import httpx
@@ -173,9 +173,12 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - a stream transport
-        self._transport = transport
+        """Keep the transport (a stream transport: it was opened by ``create_connection``).
+
+        Not checked with ``isinstance``: uvloop's transports (uvicorn runs the server on
+        uvloop when it is installed) do not derive from ``asyncio.Transport``.
+        """
+        self._transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
         """Feed what arrived to the parser; anything arriving between exchanges breaks it."""

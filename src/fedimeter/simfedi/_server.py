@@ -208,9 +208,10 @@ class HttpServer:
         for task, writer in list(self._connections.items()):
             # abort() closes the socket in a later loop callback; shutting it down first sends
             # the FIN now, so a client on the loop's own thread sees the connection end at once.
+            # (uvloop's transports hand out a socket without shutdown(): TypeError.)
             sock = writer.get_extra_info("socket")
             if sock is not None:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, TypeError):
                     sock.shutdown(socket.SHUT_RDWR)
             writer.transport.abort()
             task.cancel()

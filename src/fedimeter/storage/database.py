@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +175,12 @@ class Database:
 
     @staticmethod
     def head_revision() -> str | None:
-        """The newest revision this version of fedimeter knows."""
-        return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        """The newest revision this version of fedimeter knows.
+
+        Read once per process: a server keeps running the code it started with, so a newer
+        version installed beside it (with a newer migration) does not make it "not ready".
+        """
+        return _head_revision()
 
     @staticmethod
     def known_revisions() -> set[str]:
@@ -209,6 +214,11 @@ def insert_ignore(dialect: str, table: Any) -> Any:  # noqa: ANN401 - dialect in
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def _run_upgrade(connection: Connection, revision: str) -> None:
