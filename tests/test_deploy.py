@@ -349,6 +349,10 @@ def test_every_dashboard_expression_finds_data(
             assert added.status_code == 201, added.text
         tracked = fedimeter.post("/api/v1/instances", json={"host": social.base_url})
         assert tracked.status_code == 201, tracked.text
+        tagged = fedimeter.post(
+            "/api/v1/tags", json={"name": "caturday", "hosts": [social.base_url]}
+        )
+        assert tagged.status_code == 201, tagged.text
         one_round()
         # A second round finds carol suspended: "Accounts no longer active" has a row.
         social.account("carol").suspended = True

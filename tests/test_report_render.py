@@ -251,6 +251,8 @@ def test_json() -> None:
         },
         "silent": ["bob_smith@example.org", "=carol@evil.example"],
         "instances": [],
+        "tags": [],
+        "engagement": [],
     }
     assert isinstance(data["accounts"], list)
     alice, bob, _, dave = data["accounts"]

@@ -911,3 +911,18 @@ def test_paging_limit_is_separate_from_rate_limit(
     )
     assert "x-ratelimit-limit" not in unlimited.headers
     assert [r.paging for r in world.requests] == [True, False]
+
+
+def test_a_last_page_shorter_than_the_limit_is_whole() -> None:
+    """25 statuses asked 40 at a time: one page of all 25 (a negative slice start cut it)."""
+    world = SimFediverse(seed=3)
+    inst = world.add_instance("pages", rate_limit=None)
+    account = inst.add_account("writer")
+    start = world.now - timedelta(days=2)
+    made = [
+        account.add_status(f"post {n}", created_at=start + timedelta(minutes=n)) for n in range(25)
+    ]
+    with world.run_in_thread():
+        answer = httpx.get(f"{inst.base_url}/api/v1/accounts/{account.id}/statuses?limit=40")
+    assert answer.status_code == 200
+    assert [s["id"] for s in answer.json()] == [s.id for s in reversed(made)]

@@ -317,3 +317,23 @@ async def test_stream_samples_yields_every_row_in_order_in_chunks(repo: Reposito
         )
     ]
     assert window == [10, 11, 12, 10, 11, 12]
+
+
+async def test_migrations_make_the_schema_the_code_declares(db: Database) -> None:
+    """The tables, columns, indexes and keys that the migrations build are those of tables.py.
+
+    Alembic's comparison of the migrated database with the declared metadata: a column added
+    to one and not the other (or a forgotten index) shows here, on SQLite and PostgreSQL.
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from fedimeter.storage.tables import metadata
+
+    async with db.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+            )
+        )
+    assert differences == []

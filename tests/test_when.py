@@ -62,3 +62,11 @@ def test_a_reversed_period_is_invalid() -> None:
     """since after until is refused in one sentence."""
     with pytest.raises(InvalidInput, match="since is after until"):
         parse_period("2026-03-02", "2026-03-01", NOW)
+
+
+def test_an_age_reaching_before_year_one_is_refused_in_one_line() -> None:
+    """999999 days back is before datetime's first day: a clear error, not an OverflowError."""
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    with pytest.raises(InvalidInput, match="reaches back before the year 1"):
+        parse_when("999999d", now)
+    assert parse_when("99999w", datetime(9999, 1, 1, tzinfo=UTC)).year >= 1

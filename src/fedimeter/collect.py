@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fedimeter.clock import Clock, utc_now
 from fedimeter.domain.models import AccountState
+from fedimeter.engagement_tracking import EngagementRound, measure_engagement
 from fedimeter.errors import (
     AccountNotFound,
     FediverseError,
@@ -29,6 +30,7 @@ from fedimeter.errors import (
     RemoteUnavailable,
 )
 from fedimeter.instance_tracking import measure_instances
+from fedimeter.storage.engagement import EngagementStore
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import (
     AccountRecord,
@@ -39,6 +41,8 @@ from fedimeter.storage.records import (
     RunProgress,
     RunRecord,
 )
+from fedimeter.storage.tags import TagStore
+from fedimeter.tag_tracking import TagRound, measure_tags
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -90,6 +94,10 @@ class RoundResult:
     state_changes: list[tuple[AccountRecord, AccountState]] = field(default_factory=list)
     #: Tracked instances measured in this round, with what each said.
     instances: list[tuple[InstanceRecord, InstanceMeasurement]] = field(default_factory=list)
+    #: What the round did with tracked hashtags and trending tags.
+    tags: TagRound = field(default_factory=TagRound)
+    #: What the round read of the timelines of accounts with engagement on, and its cost.
+    engagement: EngagementRound = field(default_factory=EngagementRound)
 
 
 def default_owner() -> str:
@@ -388,6 +396,8 @@ async def collect_round(
     if on_start is not None:
         on_start(run)
     measured_instances: list[tuple[InstanceRecord, InstanceMeasurement]] = []
+    tag_round = TagRound()
+    engagement_round = EngagementRound()
     try:
         cutoff = await _resume_cutoff(repo, resumed)
         due = await repo.accounts_to_measure(cutoff)
@@ -397,10 +407,17 @@ async def collect_round(
         host = HostMeasure(repo, client, settings, clock, writer, stop)
 
         async def instances_too() -> None:
+            nonlocal tag_round, engagement_round
             measured_instances.extend(
                 await measure_instances(
                     InstanceStore(repo.db), client, run_id=run.id, measured_since=cutoff
                 )
+            )
+            tag_round = await measure_tags(
+                TagStore(repo.db), client, run_id=run.id, measured_since=cutoff, clock=clock
+            )
+            engagement_round = await measure_engagement(
+                EngagementStore(repo.db), client, settings, measured_since=cutoff, clock=clock
             )
 
         await _measure_and_write(host, run.id, due, stop, instances_too)
@@ -435,6 +452,8 @@ async def collect_round(
         failures=await repo.run_failures([run.id]),
         state_changes=_state_changes(due, writer),
         instances=measured_instances,
+        tags=tag_round,
+        engagement=engagement_round,
     )
 
 

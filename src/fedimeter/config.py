@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    InstanceOf,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -29,6 +30,7 @@ from pydantic_settings import (
 )
 
 from fedimeter import __version__
+from fedimeter.domain.alert_rules import AlertRule, parse_rules
 from fedimeter.domain.mail import check_address
 from fedimeter.domain.retention import retention_problem
 from fedimeter.domain.schedule import DEFAULT_SCHEDULE, parse_schedule
@@ -174,6 +176,21 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="How often a host's software and version are re-read."
     )
 
+    # -- engagement (docs/engagement.md) ---------------------------------------------------
+    engagement_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days of an engagement account's timeline read each round: a status's"
+        " counts are updated for this long after it was posted.",
+    )
+    engagement_max_pages: int = Field(
+        default=25,
+        ge=1,
+        le=1000,
+        description="Most pages (40 statuses each) of one account's timeline read in a round.",
+    )
+
     # -- workers sharing rounds over PostgreSQL (docs/scaling.md) -------------------------
     worker_lease_seconds: float = Field(
         default=600.0,
@@ -267,6 +284,32 @@ class Settings(BaseSettings):
         default="growth", description="Order of accounts in scheduled reports."
     )
 
+    # -- alerts (docs/alerts.md) -----------------------------------------------------------
+    alerts: Annotated[list[InstanceOf[AlertRule]], NoDecode] = Field(
+        default_factory=list,
+        description="Alert rules checked after every round (TOML [[alerts]] tables, or a"
+        " JSON list in the variable); none: alerts off.",
+    )
+    alert_to: Annotated[list[Channel], NoDecode] = Field(
+        default_factory=list,
+        description="Channels alerts are delivered by; default every configured one.",
+    )
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alert_rules(cls, value: object) -> list[AlertRule]:
+        return parse_rules(value)
+
+    @model_validator(mode="after")
+    def _alert_channels_configured(self) -> Settings:
+        missing = [c for c in self.alert_to if c not in self.delivery_channels()]
+        if missing:
+            raise ValueError(
+                f"alert_to names {', '.join(missing)}, which is not configured"
+                " (see docs/delivery.md)"
+            )
+        return self
+
     @field_validator("api_token", "read_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -319,7 +362,7 @@ class Settings(BaseSettings):
             check_address(value)
         return value
 
-    @field_validator("email_to", "deliver_to", mode="before")
+    @field_validator("email_to", "deliver_to", "alert_to", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # From a variable: one value, several separated by commas, or a JSON list.

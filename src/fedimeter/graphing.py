@@ -1,4 +1,7 @@
-"""Drawing accounts' graphs from storage, off the event loop: one account, or several compared."""
+"""Drawing graphs from storage, off the event loop: accounts, instances and hashtags.
+
+Accounts one at a time or several compared; a hashtag on one instance, or on several compared.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +10,49 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
+from fedimeter.engagement_tracking import engagement_view
 from fedimeter.errors import InvalidInput
 from fedimeter.graphs import (
     MAX_SERIES,
     GraphOptions,
     Metric,
     Series,
+    TagMetric,
+    TagSeries,
     render_combined,
     render_comparison,
     render_instance_metric,
     render_metric,
+    render_tag_comparison,
+    render_tag_days,
     render_weekly_activity,
 )
+from fedimeter.graphs.engagement import EngagementMetric, render_engagement
 from fedimeter.graphs.options import METRICS
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Sequence
 
+    from fedimeter.domain.engagement import Bucket
+    from fedimeter.storage.engagement import EngagementStore
     from fedimeter.storage.instances import InstanceStore
     from fedimeter.storage.records import AccountRecord, InstanceRecord
     from fedimeter.storage.repository import Repository
+    from fedimeter.storage.tags import TagRecord, TagStore
 
 __all__ = [
     "MAX_COMPARED",
     "GraphMetric",
     "InstanceGraphMetric",
+    "TagGraphMetric",
     "account_graph",
     "comparison_graph",
     "distinct_compared",
+    "engagement_graph",
     "graph_options",
     "instance_graph",
+    "tag_days_period",
+    "tag_graph",
 ]
 
 GraphMetric = Literal["followers", "following", "statuses", "combined"]
@@ -293,3 +309,115 @@ def _week_period(
         return since, end
     first = datetime.combine(weeks[0].start, time(), UTC) if weeks else end - MIN_SPAN
     return min(first, end - MIN_SPAN), end
+
+
+TagGraphMetric = TagMetric
+#: Days a tag's graph shows at least when no start is given: the week a server reports.
+MIN_TAG_DAYS = 7
+
+
+async def tag_graph(
+    store: TagStore,
+    tags: Sequence[TagRecord],
+    *,
+    metric: TagGraphMetric = "uses",
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    options: GraphOptions,
+) -> bytes:
+    """A hashtag's days on one instance, or one ``metric`` of it compared on several.
+
+    One tag draws its uses a day as bars and its accounts a day as a line (``metric`` is for
+    comparisons). The graph covers whole UTC days: from the day of ``since`` to the day of
+    ``until`` (default today); with neither, the days recorded (at least ``MIN_TAG_DAYS``).
+    Days never recorded stay gaps and the day in progress is drawn apart (see
+    ``graphs.tags``). Rendering runs in a worker thread, as for ``account_graph``.
+
+    Raises:
+        InvalidInput: no tag, more than ``MAX_COMPARED``, tags of different names, or since
+            not before until.
+        StorageError: the database refused.
+    """
+    chosen = list({tag.id: tag for tag in tags}.values())
+    if not chosen:
+        raise InvalidInput("name at least one tracked hashtag to draw")
+    if len(chosen) > MAX_COMPARED:
+        raise InvalidInput(
+            f"one graph compares a hashtag on at most {MAX_COMPARED} instances, not"
+            f" {len(chosen)}: name fewer of them"
+        )
+    if len({tag.key for tag in chosen}) > 1:
+        raise InvalidInput("one graph draws one hashtag: compare it across instances, not tags")
+    end = _end(since, until, now)
+    histories = await store.histories(
+        [tag.id for tag in chosen], None if since is None else since.date(), end.date()
+    )
+    first, last = tag_days_period(
+        [day.day for days in histories.values() for day in days], since, until, end
+    )
+    tag = chosen[0]
+    if len(chosen) == 1:
+        return await asyncio.to_thread(
+            render_tag_days,
+            tag.name,
+            tag.host,
+            histories[tag.id],
+            first=first,
+            last=last,
+            options=options,
+        )
+    series = [TagSeries(one.host, histories[one.id]) for one in chosen]
+    return await asyncio.to_thread(
+        render_tag_comparison, tag.name, series, metric, first=first, last=last, options=options
+    )
+
+
+def tag_days_period(
+    recorded: Sequence[date], since: datetime | None, until: datetime | None, end: datetime
+) -> tuple[date, date]:
+    """The first and last day a tag's graph shows: as asked, open ends closed by the days.
+
+    With neither end, the days ``recorded`` (the tags' own history, not a window ending today
+    in which an old history is squeezed to the left); an open start is the first day
+    recorded, and never less than ``MIN_TAG_DAYS`` before the last day.
+    """
+    last = max(recorded) if since is None and until is None and recorded else end.date()
+    if since is not None:
+        return since.date(), last
+    week = timedelta(days=MIN_TAG_DAYS - 1)
+    return min([*recorded, last - week if last - date.min > week else date.min]), last
+
+
+async def engagement_graph(
+    store: EngagementStore,
+    account_id: int,
+    *,
+    metric: EngagementMetric = "interactions",
+    by: Bucket = "day",
+    since: datetime,
+    until: datetime,
+    options: GraphOptions,
+) -> bytes:
+    """An account's engagement over ``[since, until)``, a bar (or dot) per day or week.
+
+    ``metric`` is ``interactions`` (received per post), ``rate`` (the engagement rate) or
+    ``activity`` (posts, replies and boosts made); see ``graphs.engagement``. Rendering runs
+    in a worker thread, as for ``account_graph``.
+
+    Raises:
+        NotTracked: engagement was never on for the account.
+        InvalidInput: the period is empty, or ``by`` is neither day nor week.
+        StorageError: the database refused.
+    """
+    view = await engagement_view(store, account_id, since=since, until=until, by=by, top=0)
+    return await asyncio.to_thread(
+        render_engagement,
+        f"@{view.state.account.handle.acct}",
+        view.buckets,
+        metric,
+        by=by,
+        since=since,
+        until=until,
+        options=options,
+    )

@@ -10,9 +10,13 @@ from typing import TYPE_CHECKING
 
 from fedimeter.domain.instance_report import InstanceLine, instance_line
 from fedimeter.domain.report import TREND_WINDOW, AccountHistory, Report, SortKey, build_report
+from fedimeter.domain.tag_report import TagLine, tag_line, whole_days
 from fedimeter.domain.when import parse_when
+from fedimeter.engagement_tracking import engagement_lines
 from fedimeter.errors import InvalidInput
+from fedimeter.storage.engagement import EngagementStore
 from fedimeter.storage.instances import InstanceStore
+from fedimeter.storage.tags import TagStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     from fedimeter.storage.records import AccountRecord
     from fedimeter.storage.repository import Repository
 
-__all__ = ["DEFAULT_PERIOD", "make_report", "report_period"]
+__all__ = ["DEFAULT_PERIOD", "make_report", "report_period", "tag_lines"]
 
 DEFAULT_PERIOD = "7d"
 #: How far before a period an instance's base sample is looked for.
@@ -139,10 +143,15 @@ async def make_report(
             top=top,
             silent_after_days=silent_after_days,
         )
+    # Accounts with engagement on, of those chosen (engagement_tracking).
+    engagement = await engagement_lines(EngagementStore(repo.db), ids, since=since, until=until)
     if accounts is not None:
-        return report
+        return dataclasses.replace(report, engagement=engagement) if engagement else report
     return dataclasses.replace(
-        report, instances=await instance_lines(InstanceStore(repo.db), since, until)
+        report,
+        instances=await instance_lines(InstanceStore(repo.db), since, until),
+        tags=await tag_lines(TagStore(repo.db), since, until),
+        engagement=engagement,
     )
 
 
@@ -164,3 +173,32 @@ async def instance_lines(
         weeks = await store.weeks(instance.id, (since - timedelta(days=14)).date(), until.date())
         lines.append(instance_line(instance.host, samples, weeks, since=since, until=until))
     return tuple(lines)
+
+
+async def tag_lines(store: TagStore, since: datetime, until: datetime) -> tuple[TagLine, ...]:
+    """The report lines of every tracked hashtag, by name then host.
+
+    Reads each tag's days from a period's length before ``since`` (for the change) up to
+    ``until``'s day (the day in progress), in one query.
+
+    Raises:
+        StorageError: the database refused.
+    """
+    tracked = await store.tracked()
+    if not tracked:
+        return ()
+    period = whole_days(since, until)
+    first = (period[0] if period else since.date()) - timedelta(days=max(len(period), 1))
+    days = await store.histories([t.id for t in tracked], since=first, until=until.date())
+    return tuple(
+        tag_line(
+            tag.name,
+            tag.host,
+            days[tag.id],
+            since=since,
+            until=until,
+            failures=tag.consecutive_failures,
+            last_error=tag.last_error,
+        )
+        for tag in tracked
+    )

@@ -3,7 +3,8 @@
 The API's "start a round now", mastodon-meter's ``gather-data`` and the scheduler all go
 through one ``RoundManager``, so a second request while a round runs gets that round instead
 of a parallel one, and stopping the server stops the round cleanly. A round that finished is
-followed by the retention pass when retention is on (``retention.downsample_after_round``).
+followed by the alert check when rules are set (``alerting.alerts_after_round``) and the
+retention pass when retention is on (``retention.downsample_after_round``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from fedimeter.alerting import alerts_after_round
 from fedimeter.clock import Clock, utc_now
 from fedimeter.collect import RoundResult, collect_round
 from fedimeter.errors import RoundInProgress
@@ -134,5 +136,7 @@ class RoundManager:
             run.requests,
         )
         if run.status == "finished" and not self._stop.is_set():
+            # Logged, never raised: alerts that cannot go out wait for the next round.
+            await alerts_after_round(self.settings, self.repo.db, clock=self.clock)
             await downsample_after_round(self.settings, self.repo.db, now=self.clock())
         return result

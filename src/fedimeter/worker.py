@@ -36,11 +36,15 @@ from fedimeter.collect import (
     default_owner,
     owner_alive,
 )
+from fedimeter.engagement_tracking import measure_host_engagement
 from fedimeter.errors import FedimeterError, LeaseLost, RoundInProgress
 from fedimeter.instance_tracking import measure_tracked_instance
 from fedimeter.scheduler import CLOCK_SKEW
+from fedimeter.storage.engagement import EngagementStore
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.leases import LeaseStore
+from fedimeter.storage.tags import TagStore
+from fedimeter.tag_tracking import measure_host_tags
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -49,9 +53,11 @@ if TYPE_CHECKING:
     from fedimeter.config import Settings
     from fedimeter.domain.schedule import Schedule
     from fedimeter.fediverse import FediverseClient
+    from fedimeter.storage.engagement import EngagementAccount
     from fedimeter.storage.leases import HostLease
     from fedimeter.storage.records import InstanceRecord, RunRecord
     from fedimeter.storage.repository import Repository
+    from fedimeter.storage.tags import TagRecord
 
 __all__ = ["POLL_SECONDS", "Worker", "WorkerStats", "lease_warning"]
 
@@ -282,6 +288,8 @@ class Worker:
             )
         due = await self.leases.due_accounts(lease)
         measure_instance = await self.leases.instance_due(lease)
+        tags_due, trends_due = await self.leases.tag_work(lease)
+        engagement_due = await self.leases.engagement_work(lease)
 
         async def commit(batch: Results) -> None:
             delta = self._figures.take(batch.measured, batch.failed)
@@ -310,6 +318,9 @@ class Worker:
                         group.create_task(host.measure(instance, due))
                     if measure_instance:
                         group.create_task(self._instance(lease, instance))
+                    if tags_due or trends_due:
+                        group.create_task(self._tags(lease, instance, tags_due, trends=trends_due))
+                    group.create_task(self._engagement(lease, engagement_due))
             finally:
                 writer.queue.put_nowait(None)
 
@@ -332,6 +343,53 @@ class Worker:
             self.client,
             instance,
             run_id=lease.run_id,
+            before_storing=still_held,
+        )
+
+    async def _engagement(self, lease: HostLease, due: list[EngagementAccount]) -> None:
+        """Read the timelines of the host's accounts with engagement on (none: nothing)."""
+        if not due:
+            return
+
+        async def still_held() -> None:
+            await self.leases.check(lease)
+
+        done = await measure_host_engagement(
+            EngagementStore(self.repo.db),
+            self.client,
+            self.settings,
+            due,
+            clock=self.clock,
+            before_storing=still_held,
+        )
+        if done.accounts or done.failed:
+            self.log.info(
+                "engagement in round %d: %d timelines read (%d requests, %d paging), %d failed",
+                lease.run_id,
+                done.accounts,
+                done.requests,
+                done.paging_requests,
+                len(done.failed),
+            )
+
+    async def _tags(
+        self,
+        lease: HostLease,
+        instance: InstanceRecord,
+        tags: list[TagRecord],
+        *,
+        trends: bool,
+    ) -> None:
+        async def still_held() -> None:
+            await self.leases.check(lease)
+
+        await measure_host_tags(
+            TagStore(self.repo.db),
+            self.client,
+            tags,
+            (instance.id, instance.host, instance.base_url) if trends else None,
+            run_id=lease.run_id,
+            clock=self.clock,
             before_storing=still_held,
         )
 

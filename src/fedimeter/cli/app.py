@@ -9,10 +9,12 @@ import typer
 
 from fedimeter import __version__
 from fedimeter.cli import (
+    alerts,
     collecting,
     database,
     deliver,
     demo,
+    engagement,
     export,
     exporter,
     graph,
@@ -20,6 +22,7 @@ from fedimeter.cli import (
     report,
     samples,
     serve,
+    tag,
     track,
     worker,
 )
@@ -39,7 +42,10 @@ app = typer.Typer(
 )
 app.add_typer(track.app, name="track")
 app.add_typer(instance.app, name="instance")
+app.add_typer(tag.app, name="tag")
+app.add_typer(engagement.app, name="engagement")
 app.add_typer(database.app, name="db")
+app.add_typer(alerts.app, name="alerts")
 app.command("collect")(collecting.collect)
 app.command("runs")(collecting.runs)
 app.command("samples")(samples.samples)

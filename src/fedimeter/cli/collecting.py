@@ -8,6 +8,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fedimeter.alerting import alerts_after_round
+from fedimeter.cli.alerts import alerts_json, print_alert_run
 from fedimeter.cli.context import run, state
 from fedimeter.cli.deliver import outcome_json, print_outcomes
 from fedimeter.cli.render import dumps, number, run_json, when
@@ -21,6 +23,7 @@ from fedimeter.storage.retention import SAMPLE_TABLES
 from fedimeter.wiring import make_client, open_repository
 
 if TYPE_CHECKING:
+    from fedimeter.alerting import AlertRun
     from fedimeter.cli.context import CliState
     from fedimeter.collect import RoundResult
     from fedimeter.delivery import Outcome
@@ -95,6 +98,38 @@ def _print_instances(cli: CliState, result: RoundResult) -> None:
         cli.out.print(line, markup=False)
 
 
+def _print_tags(cli: CliState, result: RoundResult) -> None:
+    done = result.tags
+    if done.measured or done.failed:
+        days = f" ({done.days:,} day{'s' * (done.days != 1)} stored or updated)"
+        cli.out.print(f"hashtags read: {done.measured:,}{days}", markup=False)
+    for tag, error in done.failed:
+        cli.out.print(f"{tag.label}: not read: {error}", markup=False)
+    if done.trends:
+        lists = "1 list" if done.trends == 1 else f"{done.trends:,} lists"
+        cli.out.print(f"trending hashtags stored: {lists}", markup=False)
+    for host, error in done.trends_failed:
+        cli.out.print(f"trending hashtags of {host}: not read: {error}", markup=False)
+
+
+def _print_engagement(cli: CliState, result: RoundResult) -> None:
+    done = result.engagement
+    if done.accounts:
+        cli.out.print(
+            f"engagement read: {done.accounts:,} timeline{'s' * (done.accounts != 1)},"
+            f" {done.statuses:,} statuses, {done.requests:,} requests"
+            f" ({done.paging_requests:,} paging)",
+            markup=False,
+        )
+    for handle, error in done.failed:
+        cli.out.print(f"engagement of @{handle}: not read: {error}", markup=False)
+    for handle in done.capped:
+        cli.out.print(
+            f"engagement of @{handle}: stopped at engagement_max_pages; older posts not read",
+            markup=False,
+        )
+
+
 def _cut_short(run_: RunRecord) -> str:
     """How a round that did not finish ended, for the line of the round that resumes it."""
     return (
@@ -106,11 +141,15 @@ def _cut_short(run_: RunRecord) -> str:
 
 def _print_result(cli: CliState, result: RoundResult) -> None:
     _print_instances(cli, result)
+    _print_tags(cli, result)
+    _print_engagement(cli, result)
     if result.run.accounts_planned == 0 and result.resumed is None:
-        if not result.instances:
+        tags = result.tags
+        if not (result.instances or tags.measured or tags.failed or tags.trends):
             cli.out.print(
-                "Nothing to measure: no tracked account or instance is active."
-                " Add one with: fedimeter track add @user@host (or fedimeter instance add HOST)",
+                "Nothing to measure: no tracked account, instance or hashtag is active."
+                " Add one with: fedimeter track add @user@host (or fedimeter instance add HOST,"
+                " fedimeter tag add NAME --on HOST)",
                 markup=False,
             )
         return
@@ -145,17 +184,21 @@ def collect(
 
     With scheduled delivery on (FEDIMETER_DELIVER), the daily or weekly report goes out after
     the round, once per period. Exit code 1 when a delivery failed. With retention on
-    (FEDIMETER_RETENTION_DAILY_AFTER_DAYS), old samples are thinned after the round.
+    (FEDIMETER_RETENTION_DAILY_AFTER_DAYS), old samples are thinned after the round. With
+    alert rules (FEDIMETER_ALERTS), they are checked after the round and what fires is
+    delivered; an alert that cannot go out is retried next round, without exit code 1.
     """
     cli = state(ctx)
     settings = cli.settings()
     outcomes: list[Outcome] = []
     thinned: list[Downsampled] = []
+    alert_runs: list[AlertRun] = []
 
     async def go(listener: _Bar | None) -> RoundResult:
         async with open_repository(settings) as repo, make_client(settings) as client:
             result = await collect_round(repo, client, settings, progress=listener)
             if result.run.status == "finished":
+                alert_runs.append(await alerts_after_round(settings, repo.db, clock=utc_now))
                 done = await downsample_after_round(settings, repo.db, now=utc_now())
                 if done is not None:
                     thinned.append(done)
@@ -194,7 +237,32 @@ def collect(
             }
             for instance, m in result.instances
         ]
+        payload["tags"] = {
+            "read": result.tags.measured,
+            "days": result.tags.days,
+            "failed": [
+                {"tag": t.name, "instance": t.host, "code": e.code, "reason": str(e)}
+                for t, e in result.tags.failed
+            ],
+            "trend_lists": result.tags.trends,
+            "trends_failed": [
+                {"instance": host, "code": e.code, "reason": str(e)}
+                for host, e in result.tags.trends_failed
+            ],
+        }
+        payload["engagement"] = {
+            "read": result.engagement.accounts,
+            "statuses": result.engagement.statuses,
+            "requests": result.engagement.requests,
+            "paging_requests": result.engagement.paging_requests,
+            "capped": result.engagement.capped,
+            "failed": [
+                {"handle": handle, "code": e.code, "reason": str(e)}
+                for handle, e in result.engagement.failed
+            ],
+        }
         payload["deliveries"] = [outcome_json(o) for o in outcomes]
+        payload["alerts"] = alerts_json(alert_runs[0]) if alert_runs else None
         payload["downsampled"] = (
             {table: thinned[0].removed(table) for table in SAMPLE_TABLES} if thinned else None
         )
@@ -210,6 +278,9 @@ def collect(
                 markup=False,
             )
         failed = print_outcomes(cli, outcomes)
+        if alert_runs:
+            # An alert that could not go out does not fail the round: it is retried next time.
+            print_alert_run(cli, alert_runs[0])
     if failed:
         raise typer.Exit(1)
 

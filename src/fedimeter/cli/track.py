@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from fedimeter.cli.context import exit_code, run, state
+from fedimeter.cli.engagement import track_engagement
 from fedimeter.cli.render import account_json, dumps, number, when
 from fedimeter.domain.models import AccountState
 from fedimeter.errors import InvalidInput
@@ -215,3 +216,7 @@ def list_(
             _state_text(account),
         )
     cli.out.print(table)
+
+
+# Engagement is an option of tracked accounts; its commands live with the rest of it.
+app.command("engagement")(track_engagement)

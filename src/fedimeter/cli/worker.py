@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from fedimeter.alerting import alerts_after_round
 from fedimeter.cli.collecting import JsonOption, summary_table
 from fedimeter.cli.context import fail, run, state
 from fedimeter.cli.render import dumps, run_json
@@ -106,6 +107,7 @@ async def _work(
             deliverer = Deliverer(settings, DeliveryLog(repo.db), clock=utc_now)
 
             async def after_round(_run: RunRecord) -> None:
+                await alerts_after_round(settings, repo.db, clock=utc_now)
                 await downsample_after_round(settings, repo.db, now=utc_now())
                 if settings.deliver != "off":
                     await deliver_safely(settings, repo, deliverer, now=utc_now())

@@ -62,8 +62,11 @@ async def send_webhook(
     *,
     secret: str | None,
     sleep: Callable[[float], Awaitable[None]],
+    content: str = "the report",
 ) -> None:
     """POST ``body`` to ``url``, retrying timeouts, resets, 5xx, 408 and 429.
+
+    ``content`` names what the body carries in messages ("the report", "2 alerts").
 
     Raises:
         DeliveryError: the receiver refused it (another 4xx, a redirect) or kept failing.
@@ -88,6 +91,6 @@ async def send_webhook(
     if not 200 <= answer.status < 300:  # noqa: PLR2004 - the 2xx range
         said = " ".join(answer.text.split())[:120]
         raise DeliveryError(
-            f"{what} refused the report ({describe_status(answer.status)}"
+            f"{what} refused {content} ({describe_status(answer.status)}"
             f"{': ' + said if said else ''})"
         )

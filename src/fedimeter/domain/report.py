@@ -36,7 +36,9 @@ from fedimeter.domain.analytics import Change, Sample
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from fedimeter.domain.engagement_report import EngagementLine
     from fedimeter.domain.instance_report import InstanceLine
+    from fedimeter.domain.tag_report import TagLine
 
 __all__ = [
     "TREND_WINDOW",
@@ -178,6 +180,10 @@ class Report:
     silent: tuple[AccountLine, ...]
     #: Tracked instances, by host (only in reports on every account; see instance_report).
     instances: tuple[InstanceLine, ...] = ()
+    #: Tracked hashtags, by name then host (only in reports on every account; tag_report).
+    tags: tuple[TagLine, ...] = ()
+    #: The accounts with engagement on, by handle (domain/engagement_report.py).
+    engagement: tuple[EngagementLine, ...] = ()
 
 
 def next_milestone(followers: int) -> int:

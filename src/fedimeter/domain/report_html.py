@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from fedimeter.domain.engagement_report import engagement_html
 from fedimeter.domain.report_render import (
     format_count,
     format_day,
@@ -34,6 +35,7 @@ from fedimeter.domain.report_render import (
     shown_note,
     silence_note,
     software_label,
+    tag_notes,
     week_note,
 )
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
     from fedimeter.domain.instance_report import InstanceLine
     from fedimeter.domain.report import AccountLine, Movement, Report
+    from fedimeter.domain.tag_report import TagLine
 
 __all__ = ["SPARKLINE_HEIGHT", "SPARKLINE_WIDTH", "render_html", "sparkline_points"]
 
@@ -317,6 +320,49 @@ def _instances(report: Report) -> list[str]:
     ]
 
 
+def _tag_row(line: TagLine) -> str:
+    """One hashtag's table row."""
+    who = f'<bdi class="name">#{_text(line.name)}</bdi><bdi class="handle">{_text(line.host)}</bdi>'
+    header = f'<th scope="row">{who}</th>'
+    if line.uses is None:
+        rest = "; ".join(tag_notes(line))
+        return f'<tr>{header}<td class="nodata" colspan="4">{_text(rest)}</td></tr>'
+    change = ""
+    if line.change is not None:
+        change = format_signed(line.change)
+        if line.percent is not None:
+            change += f" ({format_percent(line.percent)})"
+    notes = [n for n in tag_notes(line)[1:] if not n.endswith("accounts a day")]
+    cells = [
+        header,
+        f"<td>{format_count(line.uses)}</td>",
+        f"<td>{_text(change)}</td>",
+        f"<td>{'' if line.accounts_per_day is None else f'{line.accounts_per_day:,.1f}'}</td>",
+        f"<td>{_text('; '.join(notes))}</td>",
+    ]
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def _tags(report: Report) -> list[str]:
+    """The hashtags' table, or nothing when no hashtag is tracked."""
+    if not report.tags:
+        return []
+    headers = ["Hashtag", "Uses", "Change", "Accounts a day", "Notes"]
+    return [
+        '<section class="tags">',
+        "<h2>Hashtags</h2>",
+        '<div class="scroll">',
+        "<table>",
+        "<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in headers) + "</tr></thead>",
+        "<tbody>",
+        *(_tag_row(line) for line in report.tags),
+        "</tbody>",
+        "</table>",
+        "</div>",
+        "</section>",
+    ]
+
+
 def _summary(report: Report) -> str:
     """``Total: 4 accounts, 1,354 followers ▲ +304 (top 2 shown).``."""
     count = report.account_count
@@ -379,6 +425,8 @@ def render_html(report: Report) -> str:
         _summary(report),
         *_table(report),
         *_instances(report),
+        *_tags(report),
+        *engagement_html(report.engagement),
         *_silent(report),
         "</main>",
         "</body>",

@@ -27,9 +27,16 @@ import io
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TypeAlias
 
+from fedimeter.domain.engagement_report import (
+    engagement_json,
+    engagement_markdown,
+    engagement_text,
+)
+
 if TYPE_CHECKING:
     from fedimeter.domain.instance_report import InstanceLine, WeekFigures
     from fedimeter.domain.report import AccountLine, Movement, Report
+    from fedimeter.domain.tag_report import TagLine
 
 __all__ = [
     "CSV_COLUMNS",
@@ -50,6 +57,7 @@ __all__ = [
     "shown_note",
     "silence_note",
     "software_label",
+    "tag_notes",
     "week_note",
 ]
 
@@ -227,6 +235,41 @@ def _text_instance(line: InstanceLine) -> list[str]:
     return lines
 
 
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count:,} days"
+
+
+def tag_notes(line: TagLine) -> list[str]:
+    """What a tag's line says, in phrases: uses and change, accounts, busiest day, gaps, today.
+
+    The first phrase is ``no day known`` when no whole day of the period is stored.
+    """
+    notes = []
+    if line.uses is None:
+        notes.append("no day known")
+    else:
+        uses = f"{format_count(line.uses)} uses over {_days(line.days_known)}"
+        if line.change is not None and line.before is not None:
+            percent = "" if line.percent is None else f", {format_percent(line.percent)}"
+            uses += (
+                f" ({format_signed(line.change)}{percent};"
+                f" {format_count(line.before)} the {_days(line.days)} before)"
+            )
+        notes.append(uses)
+        if line.accounts_per_day is not None:
+            notes.append(f"{line.accounts_per_day:,.1f} accounts a day")
+        if line.busiest is not None and line.busiest[1]:
+            notes.append(f"busiest {format_day(line.busiest[0])} ({format_count(line.busiest[1])})")
+        if line.days_known < line.days:
+            notes.append(f"{line.days_known} of {_days(line.days)} known")
+    if line.so_far is not None:
+        notes.append(f"{format_count(line.so_far[1])} so far on {format_day(line.so_far[0])}")
+    if line.failures:
+        rounds = "1 round" if line.failures == 1 else f"{line.failures} rounds"
+        notes.append(f"not read for {rounds}: {line.last_error or 'no reason given'}")
+    return notes
+
+
 def render_text(report: Report) -> str:
     """The report as plain text: title, accounts, totals, instances and silent accounts."""
     out = [f"{report_title(report)} (generated {format_minute(report.generated_at)})", ""]
@@ -239,6 +282,10 @@ def render_text(report: Report) -> str:
         out += ["", "Instances:"]
         for instance in report.instances:
             out += [f"  {text}" for text in _text_instance(instance)]
+    if report.tags:
+        out += ["", "Hashtags:"]
+        out += [f"  {line.label}: {', '.join(tag_notes(line))}" for line in report.tags]
+    out += engagement_text(report.engagement)
     if report.silent:
         out += ["", f"Silent (no post for more than {report.silent_after_days} days):"]
         out += [f"  @{line.handle}: {silence_note(line)}" for line in report.silent]
@@ -301,6 +348,24 @@ def _markdown_instance(line: InstanceLine) -> list[str]:
     ]
 
 
+def _markdown_tag(line: TagLine) -> list[str]:
+    """The table cells of one hashtag."""
+    change = ""
+    if line.change is not None:
+        change = format_signed(line.change)
+        if line.percent is not None:
+            change += f" ({format_percent(line.percent)})"
+    notes = [n for n in tag_notes(line)[1:] if not n.endswith("accounts a day")]
+    return [
+        escape_markdown(f"#{line.name}"),
+        escape_markdown(line.host),
+        "" if line.uses is None else format_count(line.uses),
+        change,
+        "" if line.accounts_per_day is None else f"{line.accounts_per_day:,.1f}",
+        escape_markdown("; ".join(notes) if line.uses is not None else "no day known"),
+    ]
+
+
 def render_markdown(report: Report) -> str:
     """The report as Markdown: a heading, a summary, a table, and silent accounts if any."""
     header = ["Account", "Followers", "Change", "%", "Per day", "Following", "Posts", "Next"]
@@ -322,6 +387,12 @@ def render_markdown(report: Report) -> str:
         )
         out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
         out += ["| " + " | ".join(_markdown_instance(i)) + " |" for i in report.instances]
+    if report.tags:
+        out += ["", "## Hashtags", ""]
+        out.append("| Hashtag | Instance | Uses | Change | Accounts a day | Notes |")
+        out.append("| --- | --- | ---: | ---: | ---: | --- |")
+        out += ["| " + " | ".join(_markdown_tag(line)) + " |" for line in report.tags]
+    out += engagement_markdown(report.engagement)
     if report.silent:
         out += ["", "## Silent accounts", ""]
         out.append(f"No post for more than {report.silent_after_days} days:")
@@ -456,6 +527,41 @@ def render_json(report: Report) -> dict[str, JSONValue]:
         "accounts": [_json_account(line) for line in report.accounts],
         "silent": [line.handle for line in report.silent],
         "instances": [_json_instance(line) for line in report.instances],
+        "tags": [_json_tag(line) for line in report.tags],
+        "engagement": [engagement_json(line) for line in report.engagement],
+    }
+
+
+def _json_so_far(so_far: tuple[date, int, int] | None) -> JSONValue:
+    if so_far is None:
+        return None
+    day, uses, accounts = so_far
+    return {"day": day.isoformat(), "uses": uses, "accounts": accounts}
+
+
+def _json_tag(line: TagLine) -> dict[str, JSONValue]:
+    return {
+        "name": line.name,
+        "host": line.host,
+        "days": line.days,
+        "days_known": line.days_known,
+        "uses": line.uses,
+        "uses_before": line.before,
+        "change": line.change,
+        "percent": line.percent,
+        "accounts_per_day": line.accounts_per_day,
+        "busiest": None
+        if line.busiest is None
+        else {"day": line.busiest[0].isoformat(), "uses": line.busiest[1]},
+        "so_far": None
+        if line.so_far is None
+        else {
+            "day": line.so_far[0].isoformat(),
+            "uses": line.so_far[1],
+            "accounts": line.so_far[2],
+        },
+        "failures": line.failures,
+        "last_error": line.last_error,
     }
 
 

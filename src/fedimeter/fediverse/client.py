@@ -15,6 +15,8 @@ from fedimeter.fediverse.measure import HostMeasurer, Measurement
 from fedimeter.fediverse.nodeinfo import read_server_info
 from fedimeter.fediverse.resolve import AccountResolver
 from fedimeter.fediverse.stats import RequestStats
+from fedimeter.fediverse.statuses import StatusesRead, read_statuses
+from fedimeter.fediverse.tags import fetch_tag, fetch_trending_tags
 from fedimeter.fediverse.transport import GuardedTransport, Resolver, system_resolver
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from fedimeter.config import Settings
     from fedimeter.domain.instances import InstanceFigures, InstanceMeasurement
     from fedimeter.domain.models import AccountRef, InstanceAddress, ResolvedAccount, ServerInfo
+    from fedimeter.domain.tags import TagName, TagReading, TrendingTag
 
 __all__ = ["FediverseClient"]
 
@@ -151,6 +154,44 @@ class FediverseClient:
             Halted: the client is halted (a round is stopping): nothing was measured.
         """
         return await measure_instance(self._fetcher, address, clock=self._clock, previous=previous)
+
+    async def tag(self, address: InstanceAddress, tag: TagName) -> TagReading:
+        """The tag's daily use over the last days, as the server counts it (Mastodon 4.0+).
+
+        Raises:
+            EndpointMissing: the server has no hashtag API.
+            AddressRefused, AccessDenied, RateLimited, RemoteUnavailable, BadResponse, Halted:
+                the server could not be asked, or answered nonsense.
+        """
+        return await fetch_tag(self._fetcher, address, tag)
+
+    async def trending_tags(self, address: InstanceAddress) -> tuple[TrendingTag, ...]:
+        """The server's trending tags in order, each with its newest day's use.
+
+        Raises:
+            EndpointMissing: the server has no trends API.
+            AddressRefused, AccessDenied, RateLimited, RemoteUnavailable, BadResponse, Halted:
+                as ``tag``.
+        """
+        return await fetch_trending_tags(self._fetcher, address)
+
+    async def account_statuses(
+        self, address: InstanceAddress, remote_id: str, *, since: datetime, max_pages: int
+    ) -> StatusesRead:
+        """The account's public statuses posted at or after ``since``, newest first.
+
+        40 a page, paging by the ``Link`` header until a page reaches past ``since`` (pages
+        after the first meet the host's paging throttle and are paced by its budget), at most
+        ``max_pages`` pages.
+
+        Raises:
+            AccountNotFound: the server has no such account (any more).
+            AddressRefused, AccessDenied, RateLimited, RemoteUnavailable, BadResponse, Halted:
+                the server could not be asked, or answered nonsense.
+        """
+        return await read_statuses(
+            self._fetcher, address, remote_id, since=since, max_pages=max_pages
+        )
 
     def measure(
         self,

@@ -40,6 +40,7 @@ from fedimeter.fediverse.body import (
     too_large,
 )
 from fedimeter.fediverse.connection import Answer, BodyTooLarge, DeadlinePassed
+from fedimeter.fediverse.paging import PagingLimits, Shown, is_paging
 from fedimeter.fediverse.ratelimit import RateLimitInfo, RateLimits, read_rate_limit
 from fedimeter.fediverse.stats import RequestStats
 from fedimeter.fediverse.target import Target, Targets
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from fedimeter.config import Settings
+    from fedimeter.fediverse.paging import PagingPacer
     from fedimeter.fediverse.ratelimit import HostPacer
 
 __all__ = ["MAX_REDIRECTS", "MAX_THROTTLED", "Fetcher", "HttpxSender", "Reply", "Sender"]
@@ -76,6 +78,8 @@ class Reply:
     target: Target
     status: int
     data: object
+    #: The ``Link`` header of a 2xx answer (where the next page is), if it had one.
+    link: str | None = None
 
     @property
     def url(self) -> httpx.URL:
@@ -232,6 +236,13 @@ class Fetcher:
             monotonic=monotonic,
             on_wait=self.stats.waited,
         )
+        #: Mastodon's second throttle, for requests that page (see ``paging.py``).
+        self.paging_limits = PagingLimits(
+            max_wait=settings.max_rate_limit_wait,
+            sleep=sleep,
+            monotonic=monotonic,
+            on_wait=self.stats.waited,
+        )
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._connections = asyncio.Semaphore(settings.max_connections)
         # Built once: the guarded transport joins them once for every request after.
@@ -273,17 +284,22 @@ class Fetcher:
         host = target.authority
         unmetered = target.raw_path.startswith(_UNMETERED_PREFIXES)
         pacer = None if unmetered else self.rate_limits.pacer(host)
+        paging = (
+            self.paging_limits.pacer(host, pacer)
+            if pacer is not None and is_paging(target.raw_path)
+            else None
+        )
         failures: list[str] = []
         throttled = 0
         while True:
             try:
-                outcome, info = await self._attempt(target, host, pacer)
+                outcome, info, shown = await self._attempt(target, host, pacer, paging)
             except _Retryable as exc:
                 failures.append(str(exc))
             else:
                 if isinstance(outcome, Reply) and outcome.status == 429:  # noqa: PLR2004
                     throttled += 1
-                    await self._throttled(host, info, throttled, pacer)
+                    await self._throttled(host, info, throttled, pacer, paging, shown)
                     continue
                 if isinstance(outcome, Reply) and outcome.status >= 500:  # noqa: PLR2004
                     failures.append(f"answered {outcome.describe()}")
@@ -295,7 +311,36 @@ class Fetcher:
             await self._sleep(self._backoff(len(failures)))
 
     async def _attempt(
-        self, target: Target, host: str, pacer: HostPacer | None
+        self,
+        target: Target,
+        host: str,
+        pacer: HostPacer | None,
+        paging: PagingPacer | None = None,
+    ) -> tuple[Reply | _Redirect, RateLimitInfo, Shown | None]:
+        """Send once; the answer, what its headers say and (paging) whose budget they show.
+
+        A paging request waits for the paging budget first, before it takes one of the
+        host's connection slots and its API budget: a wait of up to the paging window must
+        hold neither.
+        """
+        if paging is None:
+            outcome, info = await self._attempt_once(target, host, pacer, None)
+            return outcome, info, None
+        await paging.acquire()
+        shown: list[Shown] = []
+        try:
+            outcome, info = await self._attempt_once(target, host, pacer, (paging, shown))
+        finally:
+            if not shown:
+                paging.failed()
+        return outcome, info, shown[0]
+
+    async def _attempt_once(
+        self,
+        target: Target,
+        host: str,
+        pacer: HostPacer | None,
+        paging: tuple[PagingPacer, list[Shown]] | None,
     ) -> tuple[Reply | _Redirect, RateLimitInfo]:
         """Send once; the answer and what its headers say about the rate limit."""
         async with self._host_slot(host):
@@ -323,8 +368,7 @@ class Fetcher:
                     )
                 self.stats.answered(answer.status)
                 info = read_rate_limit(answer.headers, now=self._clock())
-                if pacer is not None:
-                    pacer.answered(info)
+                _take_in(info, pacer, paging)
                 answered = True
                 return self._outcome(target, host, answer), info
             except DeadlinePassed:
@@ -360,7 +404,8 @@ class Fetcher:
             assert raw is not None  # noqa: S101 - a 2xx body over its limit raised
             self.stats.bytes_received += len(raw)
             body = decode_content(raw, encoding, limit=self._limit, host=host)
-            return Reply(target, status, decode_json(body, content_type=content_type, host=host))
+            data = decode_json(body, content_type=content_type, host=host)
+            return Reply(target, status, data, headers.get("link"))
         if raw is None:
             return Reply(target, status, None)  # an error body too large to keep
         self.stats.bytes_received += len(raw)
@@ -371,10 +416,19 @@ class Fetcher:
             data = None  # an error page: the status says enough
         return Reply(target, status, data)
 
-    async def _throttled(
-        self, host: str, info: RateLimitInfo, count: int, pacer: HostPacer | None
+    async def _throttled(  # noqa: PLR0917 - the request's pacers and what they saw
+        self,
+        host: str,
+        info: RateLimitInfo,
+        count: int,
+        pacer: HostPacer | None,
+        paging: PagingPacer | None = None,
+        shown: Shown | None = None,
     ) -> None:
         """Hold the host after a 429: until Retry-After, the reset, or an exponential backoff.
+
+        A paging request's 429 holds its paging budget, and the host's other requests too
+        unless the figures were the paging throttle's alone.
 
         Raises:
             RateLimited: too many 429s in a row, or a wait longer than max_rate_limit_wait.
@@ -384,14 +438,23 @@ class Fetcher:
         if info.retry_after is not None:
             wait: float | None = info.retry_after
         elif info.reset_in is not None:
-            # When the headers say the window is spent, the pacer waits for the reset itself.
-            spent = pacer is not None and info.has_budget and info.remaining == 0
+            # When the headers say the window is spent, the pacers wait for the reset
+            # themselves (both took the figures in, unless they were not known to be the API's).
+            spent = (
+                pacer is not None
+                and info.has_budget
+                and info.remaining == 0
+                and shown in {None, Shown.SAME, Shown.PAGING}
+            )
             wait = None if spent else info.reset_in
         else:
             wait = self._exponential(count)
         if pacer is not None:
             if wait is not None:
-                pacer.back_off(wait)
+                if paging is not None:
+                    paging.back_off(wait)
+                if paging is None or shown is not Shown.PAGING:
+                    pacer.back_off(wait)
             return
         # Unmetered paths have no pacer: wait here.
         wait = wait or 0.0
@@ -445,6 +508,27 @@ class Fetcher:
         if isinstance(exc, httpx.RemoteProtocolError):
             return f"broke off the answer ({exc})"
         return f"failed on the network ({type(exc).__name__}: {exc})"
+
+
+def _take_in(
+    info: RateLimitInfo,
+    pacer: HostPacer | None,
+    paging: tuple[PagingPacer, list[Shown]] | None,
+) -> None:
+    """Give an answer's rate-limit figures to the pacers they belong to.
+
+    A paging request's figures go to its paging pacer, which says whose budget they show
+    (in ``paging[1]``); the API pacer takes them only when they may be its own: figures of
+    the paging window must not hold the host's other requests.
+    """
+    if paging is None:
+        if pacer is not None:
+            pacer.answered(info)
+        return
+    shown = paging[0].answered(info)
+    paging[1].append(shown)
+    if pacer is not None:
+        pacer.answered(info if shown is Shown.SAME else RateLimitInfo())
 
 
 def _summary(host: str, failures: list[str]) -> str:

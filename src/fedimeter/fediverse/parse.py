@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fedimeter.domain.handles import parse_account_ref, parse_authority
 from fedimeter.domain.instances import WeekActivity
 from fedimeter.domain.models import AccountSnapshot, Handle, InstanceAddress
+from fedimeter.domain.tags import TagDay, TagReading, TrendingTag
 from fedimeter.errors import BadResponse, InvalidHandle
 from fedimeter.fediverse.times import parse_day
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_COUNT",
+    "MAX_TAG_DAYS",
     "InstanceFacts",
     "Lookup",
     "NodeInfoFacts",
@@ -40,6 +42,8 @@ __all__ = [
     "parse_nodeinfo",
     "parse_nodeinfo_facts",
     "parse_peers",
+    "parse_tag",
+    "parse_trending_tags",
     "parse_webfinger",
     "pick_nodeinfo_link",
     "split_compatible",
@@ -48,6 +52,8 @@ __all__ = [
 #: Counts above this are not real (the largest accounts have a few million followers).
 MAX_COUNT = 10**12
 _MAX_ID_LENGTH = 200
+_MAX_TAG_NAME = 200
+_SHOWN_LIMIT = 60
 
 _NODEINFO_REL = re.compile(r"https?://nodeinfo\.diaspora\.software/ns/schema/(\d+)\.(\d+)/?")
 _PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
@@ -56,10 +62,14 @@ _ACTIVITY_TYPES = ("application/activity+json", "application/ld+json")
 _COMPATIBLE = re.compile(
     r"\s*[^\s(]*\s*\(compatible;\s*(?P<name>[^()]*?)\s+v?(?P<version>[^\s()]+)\s*\)\s*"
 )
-# Activity values are decimal strings; 19 digits keep them within a 64-bit column.
+# Activity and tag values are decimal strings; kept within a signed 64-bit column.
 _DECIMAL = re.compile(r"\d{1,19}")
-_DECIMAL_LIMIT = 10**19
+_DECIMAL_LIMIT = 2**63
 _ACTIVITY_FIELDS = ("week", "statuses", "logins", "registrations")
+_TAG_DAY_FIELDS = ("day", "uses", "accounts")
+#: Days of history accepted in one tag (Mastodon sends 7).
+MAX_TAG_DAYS = 31
+_DAY_SECONDS = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +402,93 @@ def parse_activity(data: object, *, host: str) -> tuple[WeekActivity, ...]:
     return tuple(weeks)
 
 
+def parse_tag(data: object, *, host: str) -> TagReading:
+    """``/api/v1/tags/:name``: the tag's name, URL and daily history, oldest day first.
+
+    The newest day is the one in progress, marked incomplete. Whole numbers are accepted where
+    strings belong; a tag without history has no days.
+
+    Raises:
+        BadResponse: not a tag object, no name, a history that is not a list of days, a value
+            that is not a whole number or not a count, a day that is not a UTC midnight, two
+            entries for one day, or more than ``MAX_TAG_DAYS`` days.
+    """
+    if not isinstance(data, dict):
+        raise BadResponse(f"{host} answered /api/v1/tags with {_kind(data)}, not a tag")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_TAG_NAME:
+        raise BadResponse(f"{host} sent a tag whose name is {_shown(name)}")
+    url = data.get("url")
+    return TagReading(
+        name=name,
+        url=url if isinstance(url, str) and url else None,
+        days=_tag_days(data.get("history"), host, f"#{name}"),
+    )
+
+
+def parse_trending_tags(data: object, *, host: str) -> tuple[TrendingTag, ...]:
+    """``/api/v1/trends/tags``: the tags in trend order, each with its newest day's use.
+
+    Tags without history are left out (nothing to record); ranks count from 1 in the order
+    answered.
+
+    Raises:
+        BadResponse: not a list of tag objects, or a tag as ``parse_tag`` refuses.
+    """
+    if not isinstance(data, list):
+        raise BadResponse(f"{host} answered /api/v1/trends/tags with {_kind(data)}, not a list")
+    trending = []
+    for rank, item in enumerate(data, start=1):
+        tag = parse_tag(item, host=host)
+        if tag.days:
+            newest = tag.days[-1]
+            trending.append(TrendingTag(rank, tag.name, newest.day, newest.uses, newest.accounts))
+    return tuple(trending)
+
+
+def _tag_days(history: object, host: str, tag: str) -> tuple[TagDay, ...]:
+    if history is None:
+        return ()
+    if not isinstance(history, list):
+        raise BadResponse(f"{host} sent {tag}'s history as {_kind(history)}, not a list")
+    if len(history) > MAX_TAG_DAYS:
+        raise BadResponse(f"{host} sent {len(history)} days of {tag}'s history (at most 31)")
+    days: dict[int, tuple[int, int]] = {}
+    for entry in history:
+        day, uses, accounts = _tag_day(entry, host, tag)
+        if day in days:
+            raise BadResponse(f"{host} sent {tag}'s history for the day {day} twice")
+        days[day] = (uses, accounts)
+    newest = max(days, default=None)
+    out = []
+    for day in sorted(days):
+        try:
+            when = datetime.fromtimestamp(day, UTC).date()
+        except (OverflowError, OSError, ValueError):
+            raise BadResponse(f"{host} sent {tag}'s history for {day}, not a time") from None
+        uses, accounts = days[day]
+        out.append(TagDay(when, uses, accounts, complete=day != newest))
+    return tuple(out)
+
+
+def _tag_day(entry: object, host: str, tag: str) -> tuple[int, int, int]:
+    """One day of a tag's history: its Unix midnight, uses and accounts."""
+    if not isinstance(entry, dict):
+        raise BadResponse(f"{host} sent a day of {tag}'s history that is {_kind(entry)}")
+    day, uses, accounts = (_decimal(entry, name, host, tag) for name in _TAG_DAY_FIELDS)
+    if day % _DAY_SECONDS:
+        raise BadResponse(f"{host} sent {tag}'s history for {day}, not a UTC midnight")
+    if uses > MAX_COUNT or accounts > MAX_COUNT:
+        raise BadResponse(f"{host} sent {tag} uses {uses}, accounts {accounts}: not counts")
+    return day, uses, accounts
+
+
+def _shown(value: object) -> str:
+    """A short rendering of a value a server sent, for an error message."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_LIMIT else f"{text[: _SHOWN_LIMIT - 3]}..."
+
+
 def split_compatible(version: str) -> tuple[str | None, str]:
     """``"2.7.2 (compatible; Pleroma 2.6.0)"`` → ``("pleroma", "2.6.0")``.
 
@@ -438,13 +535,13 @@ def _optional_flag(data: object, name: str, host: str) -> bool | None:
     raise BadResponse(f"{host} sent {name} = {value!r}, not true or false")
 
 
-def _decimal(bucket: dict[str, object], name: str, host: str) -> int:
+def _decimal(bucket: dict[str, object], name: str, host: str, where: str = "activity") -> int:
     value = bucket.get(name)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _DECIMAL_LIMIT:
         return value
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
-        return int(value)
-    raise BadResponse(f"{host} sent activity {name} = {value!r}, not a whole number")
+    raise BadResponse(f"{host} sent {where} {name} = {value!r}, not a whole number")
 
 
 def _field(data: object, name: str, host: str) -> object:

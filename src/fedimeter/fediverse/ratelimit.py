@@ -169,6 +169,14 @@ class HostPacer:
         """Requests acquired and not yet answered or failed."""
         return self._in_flight
 
+    @property
+    def reset_at(self) -> float | None:
+        """When the current window ends, on the ``monotonic`` clock; ``None`` when not known.
+
+        The paging pacer (``paging.py``) tells by it whose budget a paging answer shows.
+        """
+        return self._reset_at
+
     async def acquire(self) -> None:
         """Wait until a request may be sent to the host, then count it as sent.
 

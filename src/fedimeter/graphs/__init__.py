@@ -27,14 +27,23 @@ from fedimeter.graphs.options import (
     ThemeName,
     WeekLike,
 )
+from fedimeter.graphs.tags import (
+    TAG_METRICS,
+    TagDayLike,
+    TagMetric,
+    TagSeries,
+    tag_comparison_figure,
+    tag_days_figure,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
+    from datetime import date, datetime
 
 __all__ = [
     "ACTIVITY",
     "MAX_SERIES",
+    "TAG_METRICS",
     "THEMES",
     "Format",
     "GraphOptions",
@@ -43,6 +52,9 @@ __all__ = [
     "Metric",
     "SampleLike",
     "Series",
+    "TagDayLike",
+    "TagMetric",
+    "TagSeries",
     "Theme",
     "ThemeName",
     "WeekLike",
@@ -55,7 +67,11 @@ __all__ = [
     "render_comparison",
     "render_instance_metric",
     "render_metric",
+    "render_tag_comparison",
+    "render_tag_days",
     "render_weekly_activity",
+    "tag_comparison_figure",
+    "tag_days_figure",
     "weekly_activity_figure",
 ]
 
@@ -170,4 +186,47 @@ def render_weekly_activity(
         ValueError: naive times, or ``since`` not before ``until``.
     """
     fig = weekly_activity_figure(host, weeks, since=since, until=until, options=options)
+    return encode(fig, options)
+
+
+def render_tag_days(
+    name: str,
+    host: str,
+    days: Sequence[TagDayLike],
+    *,
+    first: date,
+    last: date,
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw a tag's uses a day (bars) and accounts a day (a line) on one instance.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: ``first`` after ``last``.
+    """
+    fig = tag_days_figure(name, host, days, first=first, last=last, options=options)
+    return encode(fig, options)
+
+
+def render_tag_comparison(
+    name: str,
+    series: Sequence[TagSeries],
+    metric: TagMetric,
+    *,
+    first: date,
+    last: date,
+    options: GraphOptions = DEFAULT_OPTIONS,
+) -> bytes:
+    """Draw a tag's ``uses`` or ``accounts`` a day on several instances, one line each.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: an unknown metric, more than ``MAX_SERIES`` series, or ``first`` after
+            ``last``.
+    """
+    fig = tag_comparison_figure(name, series, metric, first=first, last=last, options=options)
     return encode(fig, options)

@@ -15,10 +15,11 @@ from fedimeter.metrics.collector import (
     render_metrics,
 )
 from fedimeter.metrics.compat import COMPAT_NAMES, CompatCollector
-from fedimeter.metrics.reading import instance_rows, read_snapshot
+from fedimeter.metrics.reading import instance_rows, read_snapshot, tag_rows
 from fedimeter.metrics.snapshot import (
     InstanceRow,
     MetricsSnapshot,
+    TagRow,
     measured_row,
     newest_closed_run,
 )
@@ -31,10 +32,12 @@ __all__ = [
     "InstanceCollector",
     "InstanceRow",
     "MetricsSnapshot",
+    "TagRow",
     "instance_rows",
     "measured_row",
     "newest_closed_run",
     "read_snapshot",
     "render",
     "render_metrics",
+    "tag_rows",
 ]

@@ -21,12 +21,13 @@ from prometheus_client.registry import Collector
 
 from fedimeter import __version__
 from fedimeter.domain.models import AccountState
+from fedimeter.metrics.engagement import engagement_families
 from fedimeter.metrics.snapshot import RUNNING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from fedimeter.metrics.snapshot import InstanceRow, MetricsSnapshot
+    from fedimeter.metrics.snapshot import InstanceRow, MetricsSnapshot, TagRow
     from fedimeter.storage.records import AccountRecord, RunRecord, SampleRecord
 
 __all__ = ["CONTENT_TYPE", "FedimeterCollector", "InstanceCollector", "render", "render_metrics"]
@@ -39,6 +40,7 @@ TRACKED_STATES = tuple(s for s in AccountState if s is not AccountState.UNTRACKE
 
 _ACCOUNT = ("account", "instance")
 _INSTANCE = ("instance",)
+_TAG = ("tag", "instance")
 #: Said in the HELP of every figure taken from a round.
 _ROUND = "the newest round that ended (finished, failed or interrupted)"
 
@@ -49,7 +51,7 @@ def _day_start(day: date) -> float:
 
 
 class FedimeterCollector(Collector):
-    """Metric families for accounts, instances and fedimeter's own rounds, from one snapshot.
+    """Metric families for accounts, instances, hashtags and fedimeter's rounds, from one snapshot.
 
     Args:
         snapshot: what to export, read by the caller.
@@ -66,6 +68,8 @@ class FedimeterCollector(Collector):
         yield from _account_families(self._snapshot.accounts)
         yield from _instance_families(self._snapshot.instances)
         yield from _tracked_families(self._snapshot.accounts)
+        yield from _tag_families(self._snapshot.tags)
+        yield from engagement_families(self._snapshot.engagement)
         yield from _round_families(self._snapshot.last_run, self._snapshot.last_finished_run)
         yield _build_info(self._version)
 
@@ -241,6 +245,60 @@ def _tracked_families(
     for state in TRACKED_STATES:
         tracked.add_metric((state.value,), counts[state])
     yield tracked
+
+
+def _tag_families(rows: Sequence[TagRow]) -> Iterator[Metric]:
+    """Tracked hashtags: one series per tag and instance, never one per day or trending tag.
+
+    The ``tag`` label is the tag's key, fixed when it was added: names a server sends (and
+    trending lists, chosen by servers) would let anyone on the fediverse add series. Every
+    tracked tag has a ``fedimeter_tag_consecutive_failures`` series, so counting those counts
+    the tracked tags.
+    """
+    uses = GaugeMetricFamily(
+        "fedimeter_tag_uses",
+        "Posts that used the hashtag on its newest complete UTC day, as the instance counts them.",
+        labels=_TAG,
+    )
+    accounts = GaugeMetricFamily(
+        "fedimeter_tag_accounts",
+        "Accounts that used the hashtag on its newest complete UTC day, as the instance counts"
+        " them.",
+        labels=_TAG,
+    )
+    day = GaugeMetricFamily(
+        "fedimeter_tag_day_timestamp_seconds",
+        "00:00 UTC of the hashtag's newest complete day, the day of fedimeter_tag_uses.",
+        labels=_TAG,
+    )
+    so_far = GaugeMetricFamily(
+        "fedimeter_tag_uses_so_far",
+        "Posts that used the hashtag on the instance's day in progress, when it last answered"
+        " (partial: it grows until the day is over).",
+        labels=_TAG,
+    )
+    failures = GaugeMetricFamily(
+        "fedimeter_tag_consecutive_failures",
+        "Reads of the hashtag on the instance that failed in a row (0 when the last answered).",
+        labels=_TAG,
+    )
+    read = GaugeMetricFamily(
+        "fedimeter_tag_read_timestamp_seconds",
+        "When the instance last answered about the hashtag.",
+        labels=_TAG,
+    )
+    for row in rows:
+        labels = (row.tag, row.instance)
+        if row.day is not None and row.uses is not None and row.accounts is not None:
+            uses.add_metric(labels, row.uses)
+            accounts.add_metric(labels, row.accounts)
+            day.add_metric(labels, _day_start(row.day))
+        if row.uses_so_far is not None:
+            so_far.add_metric(labels, row.uses_so_far)
+        failures.add_metric(labels, row.consecutive_failures)
+        if row.read_at is not None:
+            read.add_metric(labels, row.read_at.timestamp())
+    yield from (uses, accounts, day, so_far, failures, read)
 
 
 def _round_families(last: RunRecord | None, ended: RunRecord | None) -> Iterator[Metric]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fedimeter.metrics.snapshot import InstanceRow, MetricsSnapshot, newest_closed_run
+from fedimeter.metrics.engagement import EngagementRow, engagement_rows
+from fedimeter.metrics.snapshot import InstanceRow, MetricsSnapshot, TagRow, newest_closed_run
 from fedimeter.storage.instances import InstanceStore
+from fedimeter.storage.tags import TagStore
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from fedimeter.storage.repository import Repository
 
-__all__ = ["RUNS_READ", "instance_rows", "read_snapshot"]
+__all__ = ["RUNS_READ", "instance_rows", "read_snapshot", "tag_rows"]
 
 #: Rounds read to find the newest that ended: only one runs at a time, and a new round marks
 #: every running one whose owner died as interrupted, so the second is already enough.
@@ -51,16 +53,37 @@ async def instance_rows(repo: Repository) -> list[InstanceRow]:
     return rows
 
 
+async def tag_rows(repo: Repository) -> list[TagRow]:
+    """The tracked hashtags, one row per tag and instance, with their newest days."""
+    return [
+        TagRow(
+            tag=tag.key,
+            instance=tag.host,
+            day=None if done is None else done.day,
+            uses=None if done is None else done.uses,
+            accounts=None if done is None else done.accounts,
+            uses_so_far=None if going is None else going.uses,
+            consecutive_failures=tag.consecutive_failures,
+            read_at=tag.checked_at,
+        )
+        for tag, done, going in await TagStore(repo.db).latest()
+    ]
+
+
 async def read_snapshot(
     repo: Repository,
     *,
     instances: Callable[[Repository], Awaitable[list[InstanceRow]]] = instance_rows,
+    tags: Callable[[Repository], Awaitable[list[TagRow]]] = tag_rows,
+    engagement: Callable[[Repository], Awaitable[list[EngagementRow]]] = engagement_rows,
 ) -> MetricsSnapshot:
-    """What a scrape exports: every account but untracked ones, the newest rounds, instances.
+    """What a scrape exports: every account but untracked ones, the newest rounds, instances, tags.
 
     Args:
         repo: where to read.
         instances: reads the instance rows (default: ``instance_rows``).
+        tags: reads the hashtag rows (default: ``tag_rows``).
+        engagement: reads the rows of accounts with engagement on (``engagement_rows``).
 
     Raises:
         StorageError: the database is unavailable.
@@ -72,4 +95,6 @@ async def read_snapshot(
         last_run=runs[0] if runs else None,
         last_finished_run=newest_closed_run(runs),
         instances=await instances(repo),
+        tags=await tags(repo),
+        engagement=await engagement(repo),
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime  # noqa: TC003 - dataclass fields are resolved at runtime
+from datetime import date, datetime  # noqa: TC003 - dataclass fields are resolved at runtime
 from typing import TYPE_CHECKING
 
+from fedimeter.metrics.engagement import EngagementRow  # noqa: TC001 - a dataclass field
 from fedimeter.storage.records import (  # noqa: TC001 - dataclass fields are resolved at runtime
     AccountRecord,
     RunRecord,
@@ -17,7 +18,14 @@ if TYPE_CHECKING:
 
     from fedimeter.domain.instances import InstanceMeasurement
 
-__all__ = ["RUNNING", "InstanceRow", "MetricsSnapshot", "measured_row", "newest_closed_run"]
+__all__ = [
+    "RUNNING",
+    "InstanceRow",
+    "MetricsSnapshot",
+    "TagRow",
+    "measured_row",
+    "newest_closed_run",
+]
 
 #: The status of a round that has not ended (``runs.status``).
 RUNNING = "running"
@@ -54,6 +62,27 @@ class InstanceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TagRow:
+    """One tracked hashtag on one instance: its newest complete day, its day so far, its reads.
+
+    ``tag`` is the key the name compares by (``caturday`` for ``#Caturday``): fixed when the
+    tag is added, whatever spelling its server sends later.
+    """
+
+    tag: str
+    instance: str
+    #: The newest complete day and its figures; None until one is stored.
+    day: date | None = None
+    uses: int | None = None
+    accounts: int | None = None
+    #: Uses on the server's day in progress when it last answered; None without one.
+    uses_so_far: int | None = None
+    consecutive_failures: int = 0
+    #: When the server last answered about the tag.
+    read_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
     """Everything one scrape exports, read from storage before rendering.
 
@@ -63,12 +92,16 @@ class MetricsSnapshot:
         last_run: the newest round, whatever its status (a running one included).
         last_finished_run: the newest round that ended: finished, failed or interrupted.
         instances: the measured servers (empty until instances are measured).
+        tags: the tracked hashtags, one row per tag and instance.
+        engagement: the accounts with engagement on (metrics/engagement.py).
     """
 
     accounts: list[tuple[AccountRecord, SampleRecord | None]] = field(default_factory=list)
     last_run: RunRecord | None = None
     last_finished_run: RunRecord | None = None
     instances: list[InstanceRow] = field(default_factory=list)
+    tags: list[TagRow] = field(default_factory=list)
+    engagement: list[EngagementRow] = field(default_factory=list)
 
 
 def newest_closed_run(runs: Iterable[RunRecord]) -> RunRecord | None:

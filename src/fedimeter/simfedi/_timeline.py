@@ -284,7 +284,7 @@ def _page(
     if present(since_id):
         low = bisect.bisect_right(keys, _id_key(instance, since_id or ""))
     window = ordered[low:high]
-    return list(reversed(window[len(window) - limit :])) if limit else []
+    return list(reversed(window[max(0, len(window) - limit) :])) if limit else []
 
 
 def account_statuses(

@@ -86,6 +86,7 @@ def _instance(row: Row[Any]) -> InstanceRecord:
         info_checked_at=m["info_checked_at"],
         added_at=m["added_at"],
         tracked_at=m["tracked_at"],
+        trends_tracked_at=m["trends_tracked_at"],
     )
 
 

@@ -31,17 +31,22 @@ from sqlalchemy import and_, exists, func, insert, or_, select, text, update
 
 from fedimeter.domain.models import AccountState
 from fedimeter.errors import ConfigError, LeaseLost
+from fedimeter.storage.engagement import EngagementAccount, EngagementStore
 from fedimeter.storage.records import RunProgress, RunRecord
 from fedimeter.storage.repository import _ACCOUNT_COLUMNS, _account, _record
 from fedimeter.storage.tables import (
     account_samples,
     accounts,
+    engagement_accounts,
     host_leases,
     instance_samples,
     instances,
     run_failures,
     runs,
+    tags,
+    trend_tags,
 )
+from fedimeter.storage.tags import TagRecord, TagStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -290,6 +295,60 @@ class LeaseStore:
             )
             return measured.first() is None
 
+    async def tag_work(self, lease: HostLease) -> tuple[list[TagRecord], bool]:
+        """The host's tags this round has not read yet, and whether its trends are due.
+
+        Tags read, or that failed, since the round (or the rounds it resumes) began are done;
+        trends are due when recorded for the host and not stored since then.
+        """
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(runs.c.started_at, runs.c.resumes_run_id).where(
+                        runs.c.id == lease.run_id
+                    )
+                )
+            ).one()
+            since = await _chain_start(conn, row.resumes_run_id) or row.started_at
+            trends = (
+                await conn.execute(
+                    select(instances.c.id).where(
+                        instances.c.id == lease.instance_id,
+                        instances.c.trends_tracked_at.is_not(None),
+                        ~exists().where(
+                            trend_tags.c.instance_id == instances.c.id,
+                            trend_tags.c.taken_at >= since,
+                        ),
+                    )
+                )
+            ).first()
+        host_tags = await TagStore(self.db).tracked_on(lease.instance_id)
+        due = [
+            tag
+            for tag in host_tags
+            if not any(
+                when is not None and when >= since for when in (tag.checked_at, tag.last_error_at)
+            )
+        ]
+        return due, trends is not None
+
+    async def engagement_work(self, lease: HostLease) -> list[EngagementAccount]:
+        """The host's accounts with engagement on whose timeline this round has not read.
+
+        Accounts read, or that failed, since the round (or the rounds it resumes) began are
+        done.
+        """
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(runs.c.started_at, runs.c.resumes_run_id).where(
+                        runs.c.id == lease.run_id
+                    )
+                )
+            ).one()
+            since = await _chain_start(conn, row.resumes_run_id) or row.started_at
+        return await EngagementStore(self.db).due(since, lease.instance_id)
+
     async def commit(
         self,
         lease: HostLease,
@@ -469,6 +528,24 @@ async def _plan(conn: AsyncConnection, run_id: int, since: datetime | None) -> i
             )
         )
     measured_too = set((await conn.execute(tracked)).scalars())
+    # Hosts with tags or trending tags to read get a lease too (tag_work says what is left).
+    tagged = select(tags.c.instance_id).union(
+        select(instances.c.id).where(instances.c.trends_tracked_at.is_not(None))
+    )
+    with_tags = set((await conn.execute(tagged)).scalars())
+    # So do hosts of accounts with engagement on (engagement_work says what is left).
+    with_tags |= set(
+        (
+            await conn.execute(
+                select(accounts.c.instance_id)
+                .join(engagement_accounts, engagement_accounts.c.account_id == accounts.c.id)
+                .where(
+                    engagement_accounts.c.enabled_at.is_not(None),
+                    accounts.c.state == AccountState.ACTIVE.value,
+                )
+            )
+        ).scalars()
+    )
     rows = [
         {
             "run_id": run_id,
@@ -478,7 +555,7 @@ async def _plan(conn: AsyncConnection, run_id: int, since: datetime | None) -> i
             "token": 0,
             "claims": 0,
         }
-        for instance_id in sorted(set(counts) | measured_too)
+        for instance_id in sorted(set(counts) | measured_too | with_tags)
     ]
     if rows:
         await conn.execute(insert(host_leases), rows)

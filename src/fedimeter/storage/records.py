@@ -41,6 +41,8 @@ class InstanceRecord:
     added_at: datetime
     #: When tracking the instance itself began; None when it is only accounts' home.
     tracked_at: datetime | None = None
+    #: Since when its trending hashtags are recorded each round; None when they are not.
+    trends_tracked_at: datetime | None = None
 
     @property
     def address(self) -> InstanceAddress:

@@ -31,7 +31,11 @@ __all__ = [
     "UTCDateTime",
     "account_samples",
     "accounts",
+    "alert_deliveries",
+    "alerts",
     "deliveries",
+    "engagement_accounts",
+    "engagement_statuses",
     "host_leases",
     "instance_activity",
     "instance_samples",
@@ -40,6 +44,9 @@ __all__ = [
     "retention_marks",
     "run_failures",
     "runs",
+    "tag_history",
+    "tags",
+    "trend_tags",
 ]
 
 # Stable constraint names, so later migrations can alter them on SQLite and PostgreSQL alike.
@@ -138,6 +145,8 @@ instances = Table(
     # Set while the instance itself is tracked (measured each round); NULL when it is only
     # the home of tracked accounts.
     Column("tracked_at", UTCDateTime),
+    # Set while the instance's trending hashtags are recorded each round.
+    Column("trends_tracked_at", UTCDateTime),
 )
 
 accounts = Table(
@@ -307,4 +316,145 @@ retention_marks = Table(
     Column("period", String(10), primary_key=True),
     Column("thinned_before", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A hashtag tracked on one instance (``fedimeter tag add NAME --on HOST``): one row per tag and
+# instance, since every server counts only the posts it has seen.
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), nullable=False),
+    # The name in lower case, without ``#``: Mastodon's hashtags are case-insensitive.
+    Column("name_key", String(200), nullable=False),
+    # The name as the server spells it (as typed until the server has answered).
+    Column("name", String(200), nullable=False),
+    Column("url", Text),
+    Column("added_at", UTCDateTime, nullable=False),
+    # The last time the server answered with the tag's history.
+    Column("checked_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_code", String(40)),
+    Column("last_error_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    UniqueConstraint("instance_id", "name_key", name="uq_tags_instance_name"),
+)
+
+# A tag's daily use on its instance (``/api/v1/tags/:name`` answers the last 7 days): one row
+# per tag and UTC day, whatever calls covered it. The server's newest day is still going on:
+# stored incomplete and rewritten until a later call shows it over.
+tag_history = Table(
+    "tag_history",
+    metadata,
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("uses", BigInteger, nullable=False),
+    Column("accounts", BigInteger, nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("run_id", ForeignKey("runs.id", ondelete="SET NULL"), index=True),
+)
+
+# An instance's trending hashtags (``/api/v1/trends/tags``) as one round saw them, in order,
+# with the uses and accounts of the server's newest day.
+trend_tags = Table(
+    "trend_tags",
+    metadata,
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True),
+    Column("taken_at", UTCDateTime, primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("uses", BigInteger, nullable=False),
+    Column("accounts", BigInteger, nullable=False),
+    Column("run_id", ForeignKey("runs.id", ondelete="SET NULL"), index=True),
+)
+
+# Alerts that fired (docs/alerts.md): one row per occurrence of a rule on a subject, so an
+# occurrence judged again in later rounds, or by a second process, is recorded (and sent) once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The rule's name, its kind, and the subject: ``account:user@host`` or ``instance:host``.
+    Column("rule", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("subject", String(700), nullable=False),
+    Column("subject_label", String(700), nullable=False),
+    # What tells this occurrence apart: the day of a drop, a streak's start, a milestone.
+    Column("occurrence", String(100), nullable=False),
+    Column("text", Text, nullable=False),
+    # The figures behind the text, as JSON.
+    Column("details", Text, nullable=False),
+    Column("fired_at", UTCDateTime, nullable=False),
+    UniqueConstraint("rule", "subject", "occurrence", name="uq_alerts_occurrence"),
+    Index("ix_alerts_fired", "fired_at"),
+)
+
+# Each alert's delivery by each channel chosen when it fired. A delivery is claimed (with a
+# token of its own) before anything is sent, so two processes never both send it; a failed
+# one is claimed again by the next round.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("alert_id", ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    # mastodon | webhook | email
+    Column("channel", String(20), primary_key=True),
+    # pending | sending | delivered | failed
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claim", String(40)),
+    # Where it went, for people, without secrets: a host, or the recipients.
+    Column("destination", Text),
+    Column("url", Text),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_alert_deliveries_open", "channel", "status"),
+)
+
+# Accounts whose engagement is read (``fedimeter track engagement``, docs/engagement.md): one
+# row per account, kept when turned off (``enabled_at`` NULL) so its statuses keep their meaning.
+engagement_accounts = Table(
+    "engagement_accounts",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    # Set while its timeline is read each round.
+    Column("enabled_at", UTCDateTime),
+    # The last reading that answered, and every status posted from ``covered_since`` on was
+    # seen by an unbroken chain of readings (each reaching back to the one before).
+    Column("read_at", UTCDateTime),
+    Column("covered_since", UTCDateTime),
+    # What the last reading cost, and the statuses it found.
+    Column("last_requests", Integer, nullable=False, default=0),
+    Column("last_paging_requests", Integer, nullable=False, default=0),
+    Column("last_statuses", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_error_code", String(40)),
+    Column("last_error_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+)
+
+# The statuses of those accounts' timelines, one row per status, with the counts it showed
+# when last read (rewritten by every reading that sees it; see storage/engagement.py).
+engagement_statuses = Table(
+    "engagement_statuses",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", String(200), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # A post, a reply or a boost (domain/engagement.py says which is which).
+    Column("kind", String(10), nullable=False),
+    Column("favourites", BigInteger, nullable=False),
+    Column("reblogs", BigInteger, nullable=False),
+    Column("replies", BigInteger, nullable=False),
+    Column("in_reply_to_id", String(200)),
+    Column("visibility", String(20), nullable=False),
+    Column("url", Text),
+    Column("excerpt", Text, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    # A reading that covered its moment no longer found it (deleted, or no longer public).
+    Column("gone_at", UTCDateTime),
+    Index("ix_engagement_statuses_posted", "account_id", "created_at"),
 )

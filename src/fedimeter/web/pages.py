@@ -1,4 +1,4 @@
-"""The dashboard's routes: the overview, signing in and out."""
+"""The dashboard's routes: accounts, instances, hashtags, rounds, adding, signing in and out."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from fedimeter.instance_tracking import source_problems
 from fedimeter.overview import Overview
 from fedimeter.reporting import make_report
 from fedimeter.storage.instances import InstanceStore
+from fedimeter.storage.tags import TagStore
 from fedimeter.tracking import add_accounts, parse_follows_csv, summarise
 from fedimeter.web.auth import COOKIE, WebAuth
+from fedimeter.web.tagview import WEEK_DAYS, day_rows, tag_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -495,6 +497,123 @@ async def instance_page(
         },
         problems=source_problems(latest.sources) if latest is not None else [],
     )
+
+
+# -- hashtags -------------------------------------------------------------------------------
+
+#: Days listed on a tag's page, newest first (its CSV download has every one).
+TAG_DAYS_SHOWN = 366
+
+
+@router.get("/tags", response_class=HTMLResponse)
+async def tags_page(request: Request, *, q: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """Every tracked hashtag: its newest complete day, today so far, its week, its state."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    store = TagStore(services.db)
+    latest = await store.latest()
+    needle = q.strip().lstrip("#").casefold()
+    if needle:
+        latest = [
+            row
+            for row in latest
+            if needle in row[0].name.casefold() or needle in row[0].key or needle in row[0].host
+        ]
+    today = services.clock().date()
+    recent = await store.histories(
+        [row[0].id for row in latest], today - timedelta(days=WEEK_DAYS), today
+    )
+    return _render(
+        request,
+        "tags.html",
+        title="Hashtags",
+        lines=tag_lines(latest, recent, today),
+        query={"q": q},
+        week_days=WEEK_DAYS,
+    )
+
+
+@router.get("/tags/{tag_id}", response_class=HTMLResponse)
+async def tag_page(
+    request: Request,
+    tag_id: Annotated[int, Path_(ge=1, le=2**31 - 1)],
+    *,
+    period: Annotated[str, Query(max_length=10)] = "30d",
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> Response:
+    """A hashtag on its instance over a period: its graph, its days, downloads."""
+    web = _web(request)
+    if not web.auth.can_read(request):
+        return _sign_in_first(request)
+    services = get_services(request)
+    store = TagStore(services.db)
+    found = [row for row in await store.latest() if row[0].id == tag_id]
+    if not found:
+        return _render(
+            request,
+            "message.html",
+            status_code=404,
+            title="No such hashtag",
+            message=f"No tracked hashtag has the id {tag_id}.",
+        )
+    tag, done, going = found[0]
+    chosen, since, until, error = _period(period, start, end, services.clock())
+    days = await store.history(tag.id, None if since is None else since.date(), until.date())
+    first = since.date() if since is not None else (days[0].day if days else until.date())
+    span = {"since": first.isoformat(), "until": until.date().isoformat()}
+    base = f"/api/v1/tags/{tag.id}"
+    elsewhere = [t for t in await store.find(tag.key) if t.id != tag.id]
+    return _render(
+        request,
+        "tag.html",
+        status_code=422 if error else 200,
+        title=f"#{tag.name} on {tag.host}",
+        tag=tag,
+        done=done,
+        going=going,
+        today=services.clock().date(),
+        tag_url=_safe_url(tag.url or ""),
+        rows=day_rows(days, first, until.date(), limit=TAG_DAYS_SHOWN),
+        shown=TAG_DAYS_SHOWN,
+        elsewhere=elsewhere,
+        graph=_graph_sources(f"{base}/graph.svg", span),
+        compare=_graph_sources(f"{base}/graph.svg", {**span, "compare": "true"}),
+        periods=[(name, f"?period={name}") for name, _ in PERIOD_CHOICES],
+        chosen=chosen,
+        start=start,
+        end=end,
+        error=error,
+        span=span,
+        downloads=[
+            ("Days (CSV)", _link(f"{base}/history", {**span, "format": "csv"})),
+            ("Days (JSON)", _link(f"{base}/history", span)),
+            ("Graph (PNG)", _link(f"{base}/graph.png", span)),
+            ("Graph (SVG)", _link(f"{base}/graph.svg", span)),
+        ],
+    )
+
+
+#: Media queries of a tag graph's sources, the first that matches wins, with their options:
+#: a phone gets a graph drawn for its width (a wide one scaled down is unreadable).
+GRAPH_LOOKS: tuple[tuple[str, dict[str, str]], ...] = (
+    (
+        "(max-width: 700px) and (prefers-color-scheme: dark)",
+        {"theme": "dark", "width": "400", "height": "360"},
+    ),
+    ("(max-width: 700px)", {"width": "400", "height": "360"}),
+    ("(prefers-color-scheme: dark)", {"theme": "dark"}),
+)
+
+
+def _graph_sources(path: str, params: dict[str, str]) -> dict[str, Any]:
+    """A graph's ``<source>`` elements (media, address) and its default address."""
+    return {
+        "sources": [(media, _link(path, {**params, **look})) for media, look in GRAPH_LOOKS],
+        "src": _link(path, params),
+    }
 
 
 # -- rounds -----------------------------------------------------------------------------

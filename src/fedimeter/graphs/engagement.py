@@ -1,0 +1,235 @@
+"""An account's engagement, a bar per UTC day or ISO week: what its posts received, or did.
+
+Three metrics, each over the buckets ``domain.engagement.engagement_buckets`` gives:
+
+- ``interactions``: favourites, boosts and replies received per own status, stacked;
+- ``rate``: the engagement rate (interactions per own status over followers, in percent),
+  as a line with a dot a bucket;
+- ``activity``: posts, replies and boosts made, stacked.
+
+A bucket without an own status has no bar (and no rate): nothing was there to receive, which
+is not a zero. Buckets whose counts are still read each round (provisional) are drawn pale
+and hatched, so a week still growing never reads as a drop. Handles come from servers: every
+text is drawn as it is, never as mathematics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal, get_args
+
+from matplotlib.colors import to_rgb
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from fedimeter.graphs.drawing import (
+    check_period,
+    legend_below,
+    new_figure,
+    num,
+    period_text,
+    say,
+    style_axes,
+    theme_of,
+)
+from fedimeter.graphs.encode import encode
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from fedimeter.domain.engagement import EngagementFigures
+    from fedimeter.graphs.options import GraphOptions, Theme
+
+__all__ = [
+    "ENGAGEMENT_METRICS",
+    "EngagementMetric",
+    "engagement_figure",
+    "render_engagement",
+]
+
+EngagementMetric = Literal["interactions", "rate", "activity"]
+ENGAGEMENT_METRICS: tuple[EngagementMetric, ...] = get_args(EngagementMetric)
+
+BAR_SHARE = 0.8  # of a bucket a bar covers
+PALE = 0.35  # share of the colour in the fill of a provisional bar
+HATCH = "////"
+VALUE_AIR = 1.15
+NO_POST = "No post of its own in this period"
+STILL_GROWING = "still read each round (counts growing)"
+
+_STACKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "interactions": (
+        ("favourites_per_post", "favourites per post"),
+        ("boosts_per_post", "boosts per post"),
+        ("replies_per_post", "replies per post"),
+    ),
+    "activity": (("posts", "posts"), ("replies", "replies"), ("boosts", "boosts made")),
+}
+_TITLES = {
+    "interactions": "interactions received per post",
+    "rate": "engagement rate",
+    "activity": "posts, replies and boosts made",
+}
+
+
+def engagement_figure(
+    handle: str,
+    buckets: Sequence[EngagementFigures],
+    metric: EngagementMetric,
+    *,
+    by: Literal["day", "week"],
+    since: datetime,
+    until: datetime,
+    options: GraphOptions,
+) -> Figure:
+    """Build the figure of one ``metric`` of an account's ``buckets`` (days or weeks).
+
+    Returns:
+        A new ``Figure`` with one axes; with nothing to show, one that says so.
+
+    Raises:
+        ValueError: an unknown metric, naive times, or ``since`` not before ``until``.
+    """
+    if metric not in ENGAGEMENT_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(ENGAGEMENT_METRICS)}, not {metric!r}")
+    check_period(since, until)
+    theme = theme_of(options)
+    per = "a day" if by == "day" else "a week"
+    fig = new_figure(
+        options, theme, f"{handle} — {_TITLES[metric]} {per}, {period_text(since, until)}"
+    )
+    ax = fig.add_subplot()
+    style_axes(ax, theme, since, until, options)
+    step = timedelta(days=1 if by == "day" else 7)
+    shown = [b for b in buckets if b.own or (metric == "activity" and b.boosts)]
+    if not shown:
+        say(ax, NO_POST if metric != "activity" else "Nothing posted in this period", theme)
+        return fig
+    if metric == "rate":
+        top = _draw_rate(ax, shown, theme)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.2g}%"))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", min_n_ticks=3))
+    else:
+        top = _draw_stack(ax, shown, _STACKS[metric], theme, step)
+        integer = metric == "activity"
+        ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=integer, min_n_ticks=3))
+        ax.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _p: f"{round(v) + 0:,}" if integer else f"{v:,.3g}")
+        )
+    if metric == "rate" and top <= 0:
+        say(ax, "No engagement rate: no followers known", theme)
+        return fig
+    ax.set_ylim(0, (top if top > 0 else 1.0) * VALUE_AIR)
+    if any(b.provisional for b in shown):
+        ax.bar(
+            [],
+            [],
+            color=_pale(theme.palette[0], theme),
+            hatch=HATCH,
+            edgecolor=theme.muted,
+            label=STILL_GROWING,
+            gid="provisional-key",
+        )
+    legend_below(fig, ax, theme)
+    return fig
+
+
+def _centre(bucket: EngagementFigures) -> float:
+    return (num(bucket.since) + num(bucket.until)) / 2
+
+
+def _draw_stack(
+    ax: Axes,
+    buckets: Sequence[EngagementFigures],
+    parts: tuple[tuple[str, str], ...],
+    theme: Theme,
+    step: timedelta,
+) -> float:
+    """Stacked bars, one per bucket; returns the tallest stack."""
+    width = step / timedelta(days=1) * BAR_SHARE
+    bottoms = [0.0] * len(buckets)
+    for n, (name, label) in enumerate(parts):
+        colour = theme.palette[n]
+        values = [float(getattr(b, name) or 0.0) for b in buckets]
+        colours = [_pale(colour, theme) if b.provisional else colour for b in buckets]
+        hatches = [HATCH if b.provisional else "" for b in buckets]
+        bars = ax.bar(
+            [_centre(b) for b in buckets],
+            values,
+            width=[min(width, (num(b.until) - num(b.since))) for b in buckets],
+            bottom=bottoms,
+            color=colours,
+            edgecolor=[colour if b.provisional else "none" for b in buckets],
+            linewidth=0.6,
+            label=label,
+            gid=f"stack-{name}",
+        )
+        for bar, hatch in zip(bars, hatches, strict=True):
+            bar.set_hatch(hatch)
+        bottoms = [low + value for low, value in zip(bottoms, values, strict=True)]
+    return max(bottoms, default=0.0)
+
+
+def _draw_rate(ax: Axes, buckets: Sequence[EngagementFigures], theme: Theme) -> float:
+    """The rate a bucket as dots joined by a line (gaps where unknown); returns the highest."""
+    colour = theme.palette[0]
+    xs = [_centre(b) for b in buckets if b.rate is not None]
+    ys = [b.rate for b in buckets if b.rate is not None]
+    if not ys:
+        return 0.0
+    ax.plot(
+        xs,
+        ys,
+        color=colour,
+        linewidth=1.8,
+        marker="o",
+        markersize=4,
+        label="engagement rate (interactions per post / followers)",
+        gid="rate",
+    )
+    growing = [(_centre(b), b.rate) for b in buckets if b.rate is not None and b.provisional]
+    if growing:
+        ax.plot(
+            [x for x, _ in growing],
+            [y for _, y in growing],
+            linestyle="none",
+            marker="o",
+            markersize=6,
+            markerfacecolor=theme.background,
+            markeredgecolor=colour,
+            gid="rate-provisional",
+            label="_nolegend_",
+        )
+    return float(max(ys))
+
+
+def _pale(colour: str, theme: Theme) -> tuple[float, float, float]:
+    ink, paper = to_rgb(colour), to_rgb(theme.background)
+    r, g, b = (PALE * i + (1 - PALE) * p for i, p in zip(ink, paper, strict=True))
+    return r, g, b
+
+
+def render_engagement(
+    handle: str,
+    buckets: Sequence[EngagementFigures],
+    metric: EngagementMetric,
+    *,
+    by: Literal["day", "week"],
+    since: datetime,
+    until: datetime,
+    options: GraphOptions,
+) -> bytes:
+    """Draw one metric of an account's engagement, a bar (or dot) per day or week.
+
+    Returns:
+        PNG or SVG bytes, as ``options`` asks.
+
+    Raises:
+        ValueError: an unknown metric, naive times, or ``since`` not before ``until``.
+    """
+    fig = engagement_figure(
+        handle, buckets, metric, by=by, since=since, until=until, options=options
+    )
+    return encode(fig, options)

@@ -1,0 +1,416 @@
+"""Hashtag figures: a tag's uses a day as bars with its accounts as a line, or instances compared.
+
+A server reports a tag per UTC day, so these figures take a range of days (``first`` to
+``last``, both shown) rather than moments: each day is a bar centred on its date's tick. The
+day in progress (``complete`` false) is drawn apart, pale and hatched, labelled "so far", so
+it never reads as a drop; a day no answer covered is shaded "not recorded" and the lines stop
+there, so it never reads as a zero. Names come from servers: every text is drawn as it is,
+never as mathematics.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
+
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Rectangle
+
+from fedimeter.graphs.drawing import (
+    MARKERS_UP_TO,
+    label_value,
+    legend_below,
+    new_figure,
+    num,
+    say,
+    style_axes,
+    theme_of,
+)
+from fedimeter.graphs.options import MAX_SERIES
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from fedimeter.graphs.options import GraphOptions, Theme
+
+__all__ = [
+    "TAG_METRICS",
+    "TagDayLike",
+    "TagMetric",
+    "TagSeries",
+    "tag_comparison_figure",
+    "tag_days_figure",
+]
+
+TagMetric = Literal["uses", "accounts"]
+TAG_METRICS: tuple[TagMetric, ...] = get_args(TagMetric)
+
+BAR_SHARE = 0.8  # of a day a bar covers: the rest is the gap that tells days apart
+THIN_DAY_PX = 4.0  # a day narrower than this many pixels gets a bar as wide as the day
+IN_PROGRESS_FILL = 0.3  # share of the colour in the pale fill of the day in progress
+NOT_RECORDED_ALPHA = 0.14  # how strongly a day without an answer is shaded
+HATCH = "////"
+VALUE_AIR = 1.15  # the value axis reaches a little above the tallest bar
+HALF_DAY = timedelta(hours=12)
+#: A figure less tall has no room for the legend of a tag's days: its bars would be squeezed
+#: flat. The "so far" label still marks the day in progress.
+LEGEND_MIN_HEIGHT_PX = 250
+LINE_STYLES = ("-", "--", "-.")  # as in account comparisons, once the palette runs out
+
+SO_FAR = "day in progress (so far)"
+NO_DAY = "No day recorded in this period"
+NOT_RECORDED = "not recorded"
+
+
+class TagDayLike(Protocol):
+    """One UTC day of a tag on one server, as ``/api/v1/tags/:name`` reports it."""
+
+    @property
+    def day(self) -> date:
+        """The UTC day."""
+
+    @property
+    def uses(self) -> int:
+        """Posts that used the tag that day."""
+
+    @property
+    def accounts(self) -> int:
+        """Accounts that used it that day."""
+
+    @property
+    def complete(self) -> bool:
+        """False for the server's newest day, still counting when it answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagSeries:
+    """One instance's days of a tag in a comparison, labelled with its host."""
+
+    label: str
+    days: Sequence[TagDayLike]
+
+
+def tag_days_figure(
+    name: str,
+    host: str,
+    days: Sequence[TagDayLike],
+    *,
+    first: date,
+    last: date,
+    options: GraphOptions,
+) -> Figure:
+    """Build a tag's uses a day (bars) and accounts a day (a line) on one instance.
+
+    Days outside ``first`` to ``last`` are left out. A day missing between two recorded ones
+    is shaded "not recorded" and the accounts line stops at it; the day in progress is a pale
+    hatched bar with an open dot for its accounts, not joined to the line. The newest bar is
+    labelled with its uses (``so far`` while in progress); a legend under the axes says what
+    each mark is (when the figure is at least ``LEGEND_MIN_HEIGHT_PX`` tall).
+
+    Returns:
+        A new ``Figure`` with one axes; with no day in the period, one that says so.
+
+    Raises:
+        ValueError: ``first`` after ``last``.
+    """
+    _check_days(first, last)
+    theme = theme_of(options)
+    # The legend says what is drawn: the title has room for a long name on a narrow graph.
+    fig = new_figure(options, theme, f"#{name} on {host}, {_days_text(first, last)}")
+    ax = fig.add_subplot()
+    _style(ax, theme, first, last, options)
+    shown = _shown(days, first, last)
+    if not shown:
+        say(ax, NO_DAY, theme)
+        return fig
+    uses_colour, accounts_colour = theme.palette[0], theme.palette[1]
+    day_px = options.width_px * 0.9 / ((last - first).days + 1)
+    _draw_bars(ax, shown, uses_colour, theme, day_px=day_px)
+    _draw_daily_line(
+        ax,
+        shown,
+        "accounts",
+        accounts_colour,
+        theme,
+        n=0,
+        label="accounts a day",
+        marked=len(shown) <= MARKERS_UP_TO,
+    )
+    _shade_not_recorded(ax, shown, theme)
+    newest = shown[-1]
+    text = f"{newest.uses:,}" if newest.complete else f"{newest.uses:,} so far"
+    low, high = ax.get_xlim()
+    right = _centre(newest.day) + _bar_width(day_px) / 2
+    label_value(
+        ax,
+        (min(max(right, low), high), newest.uses),
+        text,
+        colour=uses_colour,
+        theme=theme,
+        offset=(5, 0),
+    )
+    top = max(max(day.uses, day.accounts) for day in shown)
+    ax.set_ylim(0, max(1, top) * VALUE_AIR)
+    if len(shown) == 1:
+        say(ax, "Only one day in this period: a trend needs two.", theme, y=0.85)
+    if options.height_px >= LEGEND_MIN_HEIGHT_PX:
+        legend_below(fig, ax, theme)
+    return fig
+
+
+def tag_comparison_figure(
+    name: str,
+    series: Sequence[TagSeries],
+    metric: TagMetric,
+    *,
+    first: date,
+    last: date,
+    options: GraphOptions,
+) -> Figure:
+    """Build one figure of a tag a day on several instances: one line each.
+
+    A line stops where a day was not recorded. The day in progress is an open dot of the
+    line's colour, not joined to it. The legend gives each instance's newest complete day
+    (and its day so far).
+
+    Returns:
+        A new ``Figure`` with one axes and a legend below it.
+
+    Raises:
+        ValueError: an unknown metric, more than ``MAX_SERIES`` series, or ``first`` after
+            ``last``.
+    """
+    _check_days(first, last)
+    if metric not in TAG_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(TAG_METRICS)}, not {metric!r}")
+    if len(series) > MAX_SERIES:
+        raise ValueError(f"at most {MAX_SERIES} series fit on one graph, not {len(series)}")
+    theme = theme_of(options)
+    places = f"{len(series)} instance{'s' * (len(series) != 1)}"
+    fig = new_figure(
+        options, theme, f"#{name} — {metric} a day on {places}, {_days_text(first, last)}"
+    )
+    ax = fig.add_subplot()
+    _style(ax, theme, first, last, options)
+    shown = [_shown(one.days, first, last) for one in series]
+    marked = max(map(len, shown), default=0) <= MARKERS_UP_TO
+    colours = len(theme.palette)
+    top = 0
+    for n, (one, days) in enumerate(zip(series, shown, strict=True)):
+        colour = theme.palette[n % colours]
+        style = LINE_STYLES[(n // colours) % len(LINE_STYLES)]
+        label = f"{one.label}: {_latest_text(days, metric)}"
+        if days:
+            _draw_daily_line(
+                ax, days, metric, colour, theme, n=n, label=label, marked=marked, style=style
+            )
+            top = max(top, *(int(getattr(day, metric)) for day in days))
+        else:
+            ax.plot([], [], color=colour, linewidth=1.8, alpha=0.4, label=label, gid=f"empty-{n}")
+    if not any(shown):
+        say(ax, NO_DAY, theme)
+    else:
+        ax.set_ylim(0, max(1, top) * VALUE_AIR)
+    if any(not day.complete for days in shown for day in days):
+        ax.plot(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=5,
+            markerfacecolor=theme.background,
+            markeredgecolor=theme.muted,
+            label=SO_FAR,
+            gid="so-far-key",
+        )
+    if series:
+        legend_below(fig, ax, theme)
+    return fig
+
+
+# --- pieces -----------------------------------------------------------------------------------
+
+
+def _check_days(first: date, last: date) -> None:
+    if first > last:
+        raise ValueError(f"the first day ({first}) must not be after the last ({last})")
+
+
+def _days_text(first: date, last: date) -> str:
+    """``2026-03-01 to 2026-03-31``, or the one day."""
+    return f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _centre(day: date) -> float:
+    """Where a day is drawn: on its date's tick (midnight), its bar half a day either side."""
+    return num(_midnight(day))
+
+
+def _style(ax: Axes, theme: Theme, first: date, last: date, options: GraphOptions) -> None:
+    """The shared axes, from half a day before ``first`` to half a day after ``last``."""
+    start = _midnight(first)
+    # Half a day before 0001-01-01 is no datetime: the axis starts at its midnight.
+    start = start - HALF_DAY if first > date.min else start
+    style_axes(ax, theme, start, _midnight(last) + HALF_DAY, options)
+
+
+def _shown(days: Sequence[TagDayLike], first: date, last: date) -> list[TagDayLike]:
+    """The days from ``first`` to ``last``, oldest first."""
+    return sorted((day for day in days if first <= day.day <= last), key=lambda day: day.day)
+
+
+def _bar_width(day_px: float) -> float:
+    """A bar's width in days: the whole day when days are too thin for a gap between them."""
+    return 1.0 if day_px < THIN_DAY_PX else BAR_SHARE
+
+
+def _draw_bars(
+    ax: Axes, days: Sequence[TagDayLike], colour: str, theme: Theme, *, day_px: float
+) -> None:
+    """One bar a day of the tag's uses; the day in progress pale and hatched.
+
+    Complete days are one collection (gid ``days``): years of days as separate patches would
+    take most of the render. Bars never push the layout.
+    """
+    width = _bar_width(day_px)
+    thin = day_px < THIN_DAY_PX
+    done = [day for day in days if day.complete]
+    ax.add_collection(
+        PolyCollection(
+            [_box(_centre(day.day) - width / 2, width, day.uses) for day in done],
+            facecolors=colour,
+            edgecolors="none",
+            linewidths=0,
+            antialiaseds=not thin,
+            gid="days",
+            label="uses a day",
+            in_layout=False,
+        ),
+        autolim=False,
+    )
+    for n, day in enumerate(d for d in days if not d.complete):
+        ax.add_artist(
+            Rectangle(
+                (_centre(day.day) - width / 2, 0),
+                width,
+                day.uses,
+                facecolor=_pale(colour, theme),
+                edgecolor=colour,
+                linewidth=0.8,
+                hatch=HATCH,
+                gid="day-in-progress",
+                label="_nolegend_" if n else SO_FAR,
+                in_layout=False,
+            )
+        )
+
+
+def _draw_daily_line(
+    ax: Axes,
+    days: Sequence[TagDayLike],
+    metric: str,
+    colour: str,
+    theme: Theme,
+    *,
+    n: int,
+    label: str,
+    marked: bool,
+    style: str = "-",
+) -> None:
+    """A line through the complete days, broken where a day is missing; the rest as open dots.
+
+    Each run of consecutive complete days is a ``Line2D`` with gid ``data-<n>-<run>``; a day
+    in progress is an open dot (gid ``so-far-<n>``): joined to the line it would look like a
+    fall.
+    """
+    runs: list[list[TagDayLike]] = []
+    for day in (d for d in days if d.complete):
+        if runs and (day.day - runs[-1][-1].day).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    for r, run in enumerate(runs):
+        ax.plot(
+            [_centre(day.day) for day in run],
+            [int(getattr(day, metric)) for day in run],
+            color=colour,
+            linewidth=1.8,
+            linestyle=style,
+            marker="o" if marked or len(run) == 1 else "",
+            markersize=3.5,
+            markeredgewidth=0,
+            gid=f"data-{n}-{r}",
+            label=label if r == 0 else "_nolegend_",
+            solid_joinstyle="round",
+        )
+    going = [day for day in days if not day.complete]
+    if going:
+        ax.plot(
+            [_centre(day.day) for day in going],
+            [int(getattr(day, metric)) for day in going],
+            linestyle="none",
+            marker="o",
+            markersize=5,
+            markerfacecolor=theme.background,
+            markeredgecolor=colour,
+            markeredgewidth=1.4,
+            gid=f"so-far-{n}",
+            label=label if not runs else "_nolegend_",
+        )
+
+
+def _shade_not_recorded(ax: Axes, days: Sequence[TagDayLike], theme: Theme) -> None:
+    """Shade each stretch of missing days between two recorded ones (gid ``not-recorded``)."""
+    first = True
+    for before, after in itertools.pairwise(days):
+        missing = (after.day - before.day).days - 1
+        if missing < 1:
+            continue
+        start = _centre(before.day) + 0.5
+        ax.axvspan(
+            start,
+            start + missing,
+            facecolor=theme.muted,
+            edgecolor="none",
+            alpha=NOT_RECORDED_ALPHA,
+            zorder=0.4,
+            gid="not-recorded",
+            label=NOT_RECORDED if first else "_nolegend_",
+        )
+        first = False
+
+
+def _latest_text(days: Sequence[TagDayLike], metric: str) -> str:
+    """``1,234 on 2026-03-09, 56 so far``: the newest complete day and the day in progress."""
+    done = [day for day in days if day.complete]
+    going = [day for day in days if not day.complete]
+    parts = []
+    if done:
+        parts.append(f"{int(getattr(done[-1], metric)):,} on {done[-1].day:%Y-%m-%d}")
+    if going:
+        parts.append(f"{int(getattr(going[-1], metric)):,} so far")
+    return ", ".join(parts) or "no day recorded"
+
+
+def _box(left: float, width: float, height: float) -> list[tuple[float, float]]:
+    """The corners of a bar standing on zero."""
+    return [(left, 0.0), (left, height), (left + width, height), (left + width, 0.0)]
+
+
+def _pale(colour: str, theme: Theme) -> tuple[float, float, float]:
+    """``colour`` mixed into the background: pale, yet opaque, so no grid line shows through."""
+    ink, paper = to_rgb(colour), to_rgb(theme.background)
+    r, g, b = (
+        IN_PROGRESS_FILL * i + (1 - IN_PROGRESS_FILL) * p for i, p in zip(ink, paper, strict=True)
+    )
+    return r, g, b

@@ -1,0 +1,174 @@
+"""Hashtags, the pure parts: names as people type them, and what servers answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fedimeter.domain.tags import InvalidTag, TagDay, parse_tag_name, tag_key
+from fedimeter.errors import BadResponse
+from fedimeter.fediverse.parse import parse_tag, parse_trending_tags
+
+EXAMPLES = Path(__file__).parents[1] / ".." / "shared" / "mastodon-api" / "examples"
+FIXTURES = Path(__file__).parent / "fixtures"
+DAY = 86_400
+# 2026-03-01 00:00 UTC
+MIDNIGHT = 1_772_323_200
+
+
+def _history(*days: tuple[int, int, int]) -> list[dict[str, str]]:
+    """Mastodon's history entries (strings), newest first, from (day offset, uses, accounts)."""
+    return [
+        {"day": str(MIDNIGHT + offset * DAY), "uses": str(uses), "accounts": str(accounts)}
+        for offset, uses, accounts in sorted(days, reverse=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "name", "key"),
+    [
+        ("#Caturday", "Caturday", "caturday"),
+        ("caturday", "caturday", "caturday"),
+        ("  #FediTips ", "FediTips", "feditips"),
+        ("#Café", "Café", "cafe"),
+        ("#Straße", "Straße", "strasse"),
+        ("\uff03\uff23\uff21\uff26\uff25", "\uff23\uff21\uff26\uff25", "cafe"),
+        ("#日本語", "日本語", "日本語"),
+        ("#a·b", "a·b", "a·b"),
+        ("#_under_score", "_under_score", "_under_score"),
+        ("#2024election", "2024election", "2024election"),
+    ],
+)
+def test_names_as_typed_and_their_keys(typed: str, name: str, key: str) -> None:
+    """``#`` (or its full-width form) is dropped; keys fold case, width and Latin accents."""
+    tag = parse_tag_name(typed)
+    assert (tag.name, tag.key) == (name, key)
+    assert str(tag) == f"#{name}"
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("", "empty"),
+        ("#", "empty"),
+        ("#2024", "needs a letter"),
+        ("#hello world", "a space cannot be part of one"),
+        ("#foo-bar", "'-' cannot be part of one"),
+        ("#·dot", "cannot begin or end"),
+        ("#dot·", "cannot begin or end"),
+        ("#a\u0000b", "U+0000 cannot be part of one"),
+        ("#" + "a" * 201, "longer than 200"),
+    ],
+)
+def test_what_is_not_a_hashtag(typed: str, why: str) -> None:
+    """Everything Mastodon would not take as a hashtag gets one line that says why."""
+    with pytest.raises(InvalidTag, match=re.escape(why)) as caught:
+        parse_tag_name(typed)
+    assert "\n" not in str(caught.value)
+
+
+@given(st.text(max_size=60))
+def test_parsing_never_crashes_and_is_idempotent(text: str) -> None:
+    """Any text is a tag or an InvalidTag; a tag parsed again from ``#name`` is the same tag."""
+    try:
+        tag = parse_tag_name(text)
+    except InvalidTag:
+        return
+    again = parse_tag_name(str(tag))
+    assert again == tag
+    assert tag_key(tag.key) == tag.key
+
+
+def test_the_documented_answer() -> None:
+    """The real answer of ``/api/v1/tags/caturday``: 7 days oldest first, the newest going on."""
+    data = json.loads((EXAMPLES / "tag_get_caturday.json").read_text())
+    tag = parse_tag(data, host="mastodon.example")
+    assert tag.name == "Caturday"
+    assert tag.url == "http://mastodon.example/tags/caturday"
+    assert [d.day for d in tag.days] == [date(2022, 11, day) for day in range(10, 17)]
+    assert [d.complete for d in tag.days] == [True] * 6 + [False]
+    assert tag.days[3] == TagDay(date(2022, 11, 13), 1, 1, complete=True)
+
+
+def test_numbers_as_numbers_are_taken_and_a_tag_without_history_has_no_days() -> None:
+    """Whole numbers where strings belong are fine; ``history`` missing or null is no days."""
+    data = {
+        "name": "x",
+        "history": [{"day": MIDNIGHT, "uses": 3, "accounts": 2}],
+    }
+    assert parse_tag(data, host="h").days == (TagDay(date(2026, 3, 1), 3, 2, complete=False),)
+    assert parse_tag({"name": "x"}, host="h").days == ()
+    assert parse_tag({"name": "x", "history": None}, host="h").days == ()
+
+
+def _one(uses: object) -> dict[str, object]:
+    """A tag whose one day has ``uses`` as given and one account."""
+    return {"name": "x", "history": [{"day": str(MIDNIGHT), "uses": uses, "accounts": "1"}]}
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        ([], "not a tag"),
+        ({"history": []}, "name is None"),
+        ({"name": "", "history": []}, "name is ''"),
+        ({"name": "x", "history": {}}, "not a list"),
+        ({"name": "x", "history": ["1"]}, "that is a string"),
+        ({"name": "x", "history": [{"day": "1", "uses": "1", "accounts": "1"}]}, "UTC midnight"),
+        (
+            _one("-1"),
+            "not a whole number",
+        ),
+        (
+            _one("1.5"),
+            "not a whole number",
+        ),
+        (
+            _one(True),
+            "not a whole number",
+        ),
+        ({"name": "x", "history": [{"day": str(MIDNIGHT), "accounts": "1"}]}, "uses = None"),
+        (
+            {
+                "name": "x",
+                "history": [{"day": str(MIDNIGHT), "uses": str(10**13), "accounts": "1"}],
+            },
+            "not counts",
+        ),
+        (
+            _one(str(2**63)),
+            "not a whole number",
+        ),
+        ({"name": "x", "history": _history((0, 1, 1), (0, 2, 2))}, "twice"),
+        ({"name": "x", "history": _history(*((i, 1, 1) for i in range(32)))}, "32 days"),
+        ({"name": "x", "history": [{"day": "9" * 19, "uses": "1", "accounts": "1"}]}, "not a"),
+    ],
+)
+def test_answers_that_are_refused(data: object, why: str) -> None:
+    """Malformed, negative, huge or duplicated values are refused, never stored as truth."""
+    with pytest.raises(BadResponse, match=why):
+        parse_tag(data, host="h")
+
+
+def test_trending_tags_in_order_with_their_newest_day() -> None:
+    """Ranks follow the answer's order; a trending tag without history is left out."""
+    data = [
+        {"name": "Alpha", "history": _history((0, 40, 30), (-1, 10, 9))},
+        {"name": "Beta", "history": []},
+        {"name": "Gamma", "history": _history((0, 7, 5))},
+    ]
+    trending = parse_trending_tags(data, host="h")
+    assert [(t.rank, t.name, t.uses, t.accounts) for t in trending] == [
+        (1, "Alpha", 40, 30),
+        (3, "Gamma", 7, 5),
+    ]
+    assert trending[0].day == date(2026, 3, 1)
+    assert parse_trending_tags([], host="h") == ()
+    with pytest.raises(BadResponse, match="not a list"):
+        parse_trending_tags({"tags": []}, host="h")
