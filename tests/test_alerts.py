@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,9 @@ def at(day: int, hour: int = 3, minute: int = 0) -> datetime:
 
 
 def watched(
-    points: list[tuple[datetime, int | None]], subject: Subject = ALICE, metric: str = "followers"
+    points: Sequence[tuple[datetime, int | None]],
+    subject: Subject = ALICE,
+    metric: str = "followers",
 ) -> Watched:
     """A subject with one figure over time."""
     return Watched(subject, [Observation(t, {metric: v}) for t, v in points])

@@ -85,7 +85,8 @@ async def test_a_failed_delivery_is_retried_next_round_without_firing_again(
     assert "refused 1 alert (400 Bad Request: bad)" in first.outcomes[0].detail
     assert second.fired == []
     assert [o.status for o in second.outcomes] == ["delivered"]
-    assert third.fired == third.outcomes == []
+    assert third.fired == []
+    assert third.outcomes == []
     assert [json.loads(r.body)["alerts"][0]["id"] for r in hook.received] == [1, 1]
     [stored] = await AlertStore(db).recent()
     assert [(d.status, d.attempts, d.error) for d in stored.deliveries] == [("delivered", 2, None)]
@@ -299,7 +300,8 @@ async def test_alerts_wait_only_for_the_channels_of_when_they_fired(
     with webhook_receiver() as hook:
         later = with_settings(days.settings, webhook_url=hook.url)
         again = await check_alerts(later, db, clock=lambda: at(2, 9), sleep=no_sleep)
-    assert again.fired == again.outcomes == []
+    assert again.fired == []
+    assert again.outcomes == []
     assert hook.received == []
     [stored] = await AlertStore(db).recent()
     assert stored.deliveries == ()

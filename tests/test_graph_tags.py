@@ -365,7 +365,9 @@ def test_a_comparison_draws_a_line_per_instance_broken_at_its_gaps() -> None:
     assert runs["data-1-0"] == [100.0, 110.0, 120.0]
     assert runs["data-1-1"] == [100.0 + 10 * n for n in range(4, 19)]
     dots = {
-        line.get_gid(): ys(line) for line in ax.get_lines() if line.get_gid().startswith("so-far")
+        line.get_gid(): ys(line)
+        for line in ax.get_lines()
+        if (line.get_gid() or "").startswith("so-far")
     }
     assert dots == {"so-far-0": [7.0], "so-far-1": [7.0], "so-far-key": []}
     assert legend_texts(ax) == [
@@ -406,10 +408,10 @@ def test_a_comparison_of_accounts_and_of_an_instance_without_days() -> None:
             lambda: tag_comparison_figure(
                 NAME,
                 [],
-                "followers",
+                "followers",  # type: ignore[arg-type]
                 first=FIRST,
                 last=LAST,
-                options=GraphOptions(),  # type: ignore[arg-type]
+                options=GraphOptions(),
             ),
             "metric must be one of uses, accounts",
         ),

@@ -130,6 +130,7 @@ async def test_daily_rounds_store_each_day_once_across_gaps(
         if offset in {5, 16}:
             continue
         assert (day.uses, day.accounts, day.complete) == (*counts(day.day), True), offset
+    assert day5_so_far is not None
     assert (stored[5].uses, stored[5].accounts, stored[5].complete) == (*day5_so_far, False)
     assert (stored[16].uses, stored[16].complete) == (counts(stored[16].day)[0] // 2, False)
 

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from tests.test_storage import resolved
 
 from fedimeter.domain.models import InstanceAddress
 from fedimeter.domain.tags import TagDay, TagReading, TrendingTag, parse_tag_name
@@ -16,6 +15,7 @@ from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.repository import Repository
 from fedimeter.storage.tables import instances, tag_history
 from fedimeter.storage.tags import TagStore
+from test_storage import resolved
 
 HOST = InstanceAddress("social.example")
 OTHER = InstanceAddress("other.example")
