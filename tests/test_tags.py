@@ -15,8 +15,8 @@ from fedimeter.domain.tags import InvalidTag, TagDay, parse_tag_name, tag_key
 from fedimeter.errors import BadResponse
 from fedimeter.fediverse.parse import parse_tag, parse_trending_tags
 
-EXAMPLES = Path(__file__).parents[1] / ".." / "shared" / "mastodon-api" / "examples"
-FIXTURES = Path(__file__).parent / "fixtures"
+# Real response bodies from the Mastodon documentation (see fixtures/mastodon/SOURCES.md).
+EXAMPLES = Path(__file__).parent / "fixtures" / "mastodon"
 DAY = 86_400
 # 2026-03-01 00:00 UTC
 MIDNIGHT = 1_772_323_200
