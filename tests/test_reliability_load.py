@@ -1,8 +1,8 @@
 """reliability/load.py in its bounded form: the API under a minute of load keeps its goals.
 
 The script runs as a person would run it by hand, with ``--ci`` (2,000 accounts x 90 days,
-a minute of load) and ``--json``; the test holds its figures to the goals. The long form
-(10,000 accounts x 365 days, ten minutes) runs by hand.
+a minute of load measured after 150 s of warm-up) and ``--json``; the test holds its figures
+to the goals. The long form (10,000 accounts x 365 days, 10 + 30 minutes) runs by hand.
 """
 
 from __future__ import annotations
