@@ -215,6 +215,15 @@ class Watched:
         """Go to ``url`` and wait until the network is quiet."""
         self.page.goto(url, wait_until="networkidle")
 
+    def follow(self, selector: str) -> None:
+        """Click what ``selector`` finds and wait until the next page's network is quiet.
+
+        Clicking on before the page's scripts have arrived would cancel them (a failed
+        request of the test's making, not the page's).
+        """
+        self.page.click(selector)
+        self.page.wait_for_load_state("networkidle")
+
 
 def _signed_in(browser: Browser, served: Served, **options: Any) -> Watched:
     page = browser.new_page(**options)
@@ -287,8 +296,8 @@ def test_adding_and_removing_accounts_through_the_forms(browser: Browser, served
     assert "1 added" in page.inner_text("#result-title")
     watched.open(f"{served.url}/?q=newcomer")
     assert page.locator("td.num").first.inner_text() == "—"  # tracked, not measured yet
-    page.click("a.name")
-    page.click("text=Remove this account")
+    watched.follow("a.name")
+    watched.follow("text=Remove this account")
     page.wait_for_selector("h1:has-text('Remove')")
     page.check("input[name=purge][value=yes]")
     page.click("button.danger")
