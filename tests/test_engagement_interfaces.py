@@ -26,6 +26,7 @@ from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.repository import Repository
 from simhelpers import sim_client, track
 from test_engagement_rounds import hand_made, turn_on
+from test_graph import png_size
 
 HOUR = timedelta(hours=1)
 
@@ -153,7 +154,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_the_cli_as_a_person_uses_it(env: None, tmp_path: Path) -> None:
+def test_the_cli_as_a_person_uses_it(
+    env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """track engagement, collect, engagement list/show/graph, report, then off with --purge.
 
     The CLI runs on the real clock: the world starts now, so Alice's week is this week.
@@ -194,6 +197,17 @@ def test_the_cli_as_a_person_uses_it(env: None, tmp_path: Path) -> None:
         drawn = invoke("engagement", "graph", f"@{alice.acct}", "-o", str(picture))
         assert drawn.exit_code == 0, drawn.output
         assert picture.read_bytes().lstrip().startswith(b"<?xml")
+        # The look options every graph command has; the default file is named after the
+        # account (its port's colon made safe) and the metric.
+        monkeypatch.chdir(tmp_path)
+        sized = invoke("engagement", "graph", f"@{alice.acct}", "--width", "640", "--scale", "2")
+        assert sized.exit_code == 0, sized.output
+        default = tmp_path / f"{alice.acct.replace(':', '_')}-engagement-interactions.png"
+        assert f"wrote {default.name} (" in sized.stdout
+        assert png_size(default.read_bytes()) == (1280, 1000)
+        wrong = invoke("engagement", "graph", f"@{alice.acct}", "-o", "alice.gif")
+        assert wrong.exit_code == 2
+        assert wrong.stderr.strip() == "error: alice.gif must end in .png or .svg"
         report = invoke("report", "--period", "7d")
         assert report.exit_code == 0, report.output
         assert "Engagement (posts of the period, counts as last read):" in report.stdout

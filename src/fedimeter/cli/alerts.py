@@ -9,6 +9,7 @@ from rich.table import Table
 
 from fedimeter.alerting import check_alerts, judge_alerts
 from fedimeter.cli.context import run, state
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, when
 from fedimeter.clock import utc_now
 from fedimeter.delivery.alerts import alert_json
@@ -29,7 +30,6 @@ app = typer.Typer(
     help="Alerts: rules checked after every round (see docs/alerts.md).", no_args_is_help=True
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 _NO_RULES = (
     "No alert rules are configured: add [[alerts]] tables to the settings file, or"

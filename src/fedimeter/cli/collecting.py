@@ -12,6 +12,7 @@ from fedimeter.alerting import alerts_after_round
 from fedimeter.cli.alerts import alerts_json, print_alert_run
 from fedimeter.cli.context import run, state
 from fedimeter.cli.deliver import outcome_json, print_outcomes
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, number, run_json, when
 from fedimeter.clock import utc_now
 from fedimeter.collect import collect_round
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from fedimeter.delivery import Outcome
     from fedimeter.retention import Downsampled
     from fedimeter.storage.records import FailureRecord, RunRecord
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 class _Bar:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from fedimeter.cli.context import run, state
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, when
 from fedimeter.storage.deliveries import DeliveryLog
 from fedimeter.wiring import open_repository
@@ -64,7 +65,7 @@ def _record_json(record: DeliveryRecord) -> dict[str, Any]:
 def deliveries(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show recent report deliveries: where each report went, and what failed."""
     cli = state(ctx)

@@ -15,13 +15,25 @@ import typer
 from rich.table import Table
 
 from fedimeter.cli.context import exit_code, fail, run, state
+from fedimeter.cli.options import (
+    HeightOption,
+    JsonOption,
+    ScaleOption,
+    ThemeOption,
+    UntilOption,
+    WidthOption,
+    graph_file,
+    graph_look,
+    output_option,
+    write_graph,
+)
 from fedimeter.cli.render import dumps, number, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.engagement_report import figures_json
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.engagement_tracking import engagement_view, set_engagement
-from fedimeter.errors import FedimeterError, InvalidInput, NotTracked
-from fedimeter.graphing import engagement_graph, graph_options
+from fedimeter.errors import FedimeterError, NotTracked
+from fedimeter.graphing import engagement_graph
 from fedimeter.graphs.engagement import EngagementMetric
 from fedimeter.reporting import report_period
 from fedimeter.storage.engagement import EngagementStore
@@ -41,7 +53,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 HandleArgument = Annotated[
     str, typer.Argument(help="A tracked account: @user@host, user@host or a profile URL.")
 ]
@@ -51,7 +62,6 @@ PeriodOption = Annotated[
 SinceOption = Annotated[
     str | None, typer.Option(help="From (YYYY-MM-DD, ISO datetime, or 30d); instead of --period.")
 ]
-UntilOption = Annotated[str | None, typer.Option(help="Up to (default now).")]
 ByOption = Annotated[Literal["day", "week"], typer.Option(help="Buckets: UTC days or weeks.")]
 
 
@@ -329,26 +339,18 @@ def graph(
     period: PeriodOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write, .png or .svg (default USER@HOST-engagement-METRIC.png).",
-            dir_okay=False,
-        ),
-    ] = None,
-    theme: Annotated[Literal["light", "dark"], typer.Option(help="light or dark.")] = "light",
+    output: Annotated[Path | None, output_option("USER@HOST-engagement-METRIC.png")] = None,
+    theme: ThemeOption = "light",
+    scale: ScaleOption = 1.0,
+    width: WidthOption = 1000,
+    height: HeightOption = 500,
 ) -> None:
     """Draw an account's engagement into a PNG or SVG, a bar (or dot) per day or week."""
     cli = state(ctx)
     settings = cli.settings()
     try:
         start, end = report_period(utc_now(), period, since, until)
-        suffix = "png" if output is None else output.suffix.lower().lstrip(".")
-        if suffix not in {"png", "svg"}:
-            raise InvalidInput(f"{output} must end in .png or .svg")
-        options = graph_options(suffix, theme)
+        options = graph_look(output, theme, scale, width, height)
     except FedimeterError as exc:
         fail(ctx, exc)
 
@@ -363,9 +365,5 @@ def graph(
             return (entry.account.handle.acct if entry else str(account_id)), image
 
     acct, image = run(ctx, go())
-    path = output or Path(f"{acct}-engagement-{metric}.png".replace(":", "_").replace("/", "_"))
-    try:
-        path.write_bytes(image)
-    except OSError as exc:
-        fail(ctx, InvalidInput(f"cannot write {path}: {exc.strerror}"))
-    cli.out.print(f"wrote {path} ({len(image):,} bytes)", markup=False)
+    path = output or graph_file(f"{acct}-engagement-{metric}")
+    write_graph(ctx, path, image)

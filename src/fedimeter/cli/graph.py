@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.options import (
+    HeightOption,
+    ScaleOption,
+    SinceOption,
+    ThemeOption,
+    UntilOption,
+    WidthOption,
+    graph_file,
+    graph_look,
+    output_option,
+    write_graph,
+)
 from fedimeter.clock import utc_now
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.domain.models import AccountRef
@@ -18,7 +30,6 @@ from fedimeter.graphing import (
     account_graph,
     comparison_graph,
     distinct_compared,
-    graph_options,
 )
 from fedimeter.storage.records import AccountRecord
 from fedimeter.storage.repository import Repository
@@ -45,24 +56,16 @@ def graph(
             "--indexed", help="Compare growth: each account starts at 100 (two or more accounts)."
         ),
     ] = False,
-    since: Annotated[
-        str | None, typer.Option(help="From (YYYY-MM-DD, ISO datetime, or 30d); default all.")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Up to (default now).")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write, .png or .svg (default ACCOUNT-METRIC.png, or"
-            " comparison-METRIC.png for several accounts).",
-            dir_okay=False,
-        ),
+        output_option("ACCOUNT-METRIC.png, or comparison-METRIC.png for several accounts"),
     ] = None,
-    theme: Annotated[Literal["light", "dark"], typer.Option(help="light or dark.")] = "light",
-    scale: Annotated[float, typer.Option(help="2 for high-density screens.")] = 1.0,
-    width: Annotated[int, typer.Option(help="Width in pixels (at scale 1).")] = 1000,
-    height: Annotated[int, typer.Option(help="Height in pixels (at scale 1).")] = 500,
+    theme: ThemeOption = "light",
+    scale: ScaleOption = 1.0,
+    width: WidthOption = 1000,
+    height: HeightOption = 500,
 ) -> None:
     """Draw accounts' followers, following or posts over time into a PNG or SVG file.
 
@@ -89,10 +92,7 @@ def graph(
             raise InvalidInput("--indexed compares accounts: give two or more handles")
         start, end = parse_period(since, until, now)
         path = output or _default_path(refs, metric, indexed=indexed)
-        suffix = path.suffix.lower().lstrip(".")
-        if suffix not in {"png", "svg"}:
-            raise InvalidInput(f"{path} must end in .png or .svg")
-        options = graph_options(suffix, theme, scale, width, height)
+        options = graph_look(path, theme, scale, width, height)
     except FedimeterError as exc:
         fail(ctx, exc)
 
@@ -122,18 +122,14 @@ def graph(
             )
 
     image = run(ctx, go())
-    try:
-        path.write_bytes(image)
-    except OSError as exc:
-        fail(ctx, InvalidInput(f"cannot write {path}: {exc.strerror}"))
-    cli.out.print(f"wrote {path} ({len(image):,} bytes)", markup=False)
+    write_graph(ctx, path, image)
 
 
 def _default_path(refs: list[AccountRef], metric: str, *, indexed: bool) -> Path:
     """``alice@example.org-followers.png``, or ``comparison-followers[-indexed].png``."""
     if len(refs) == 1:
-        return Path(f"{refs[0].handle.acct.replace(':', '_')}-{metric}.png")
-    return Path(f"comparison-{metric}{'-indexed' if indexed else ''}.png")
+        return graph_file(f"{refs[0].handle.acct}-{metric}")
+    return graph_file(f"comparison-{metric}{'-indexed' if indexed else ''}")
 
 
 async def _tracked(repo: Repository, ref: AccountRef) -> AccountRecord:

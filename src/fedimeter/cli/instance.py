@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from fedimeter.cli.context import exit_code, fail, run, state
+from fedimeter.cli.options import (
+    HeightOption,
+    JsonOption,
+    ScaleOption,
+    SinceOption,
+    ThemeOption,
+    UntilOption,
+    WidthOption,
+    graph_file,
+    graph_look,
+    output_option,
+    write_graph,
+)
 from fedimeter.cli.render import dumps, number, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.when import parse_period
-from fedimeter.errors import FedimeterError, InvalidInput
-from fedimeter.graphing import InstanceGraphMetric, graph_options, instance_graph
+from fedimeter.errors import FedimeterError
+from fedimeter.graphing import InstanceGraphMetric, instance_graph
 from fedimeter.instance_tracking import (
     add_instances,
     find_tracked_instance,
@@ -32,8 +45,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Add, remove and list instances measured for themselves.", no_args_is_help=True
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _figures_json(figures: InstanceFigures) -> dict[str, int | None]:
@@ -225,23 +236,13 @@ def graph(
         InstanceGraphMetric,
         typer.Option(help="users, statuses, or activity (posts, logins, registrations a week)."),
     ] = "users",
-    since: Annotated[
-        str | None, typer.Option(help="From (YYYY-MM-DD, ISO datetime, or 30d); default all.")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Up to (default now).")] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write, .png or .svg (default HOST-METRIC.png).",
-            dir_okay=False,
-        ),
-    ] = None,
-    theme: Annotated[Literal["light", "dark"], typer.Option(help="light or dark.")] = "light",
-    scale: Annotated[float, typer.Option(help="2 for high-density screens.")] = 1.0,
-    width: Annotated[int, typer.Option(help="Width in pixels (at scale 1).")] = 1000,
-    height: Annotated[int, typer.Option(help="Height in pixels (at scale 1).")] = 500,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output: Annotated[Path | None, output_option("HOST-METRIC.png")] = None,
+    theme: ThemeOption = "light",
+    scale: ScaleOption = 1.0,
+    width: WidthOption = 1000,
+    height: HeightOption = 500,
 ) -> None:
     """Draw an instance's users, posts or weekly activity over time into a PNG or SVG file."""
     cli = state(ctx)
@@ -249,11 +250,8 @@ def graph(
     now = utc_now()
     try:
         start, end = parse_period(since, until, now)
-        path = output or Path(f"{host.split('://')[-1].strip('/').replace(':', '_')}-{metric}.png")
-        suffix = path.suffix.lower().lstrip(".")
-        if suffix not in {"png", "svg"}:
-            raise InvalidInput(f"{path} must end in .png or .svg")
-        options = graph_options(suffix, theme, scale, width, height)
+        path = output or graph_file(f"{host.split('://')[-1].strip('/')}-{metric}")
+        options = graph_look(path, theme, scale, width, height)
     except FedimeterError as exc:
         fail(ctx, exc)
 
@@ -268,11 +266,7 @@ def graph(
             )
 
     image = run(ctx, go())
-    try:
-        path.write_bytes(image)
-    except OSError as exc:
-        fail(ctx, InvalidInput(f"cannot write {path}: {exc.strerror}"))
-    cli.out.print(f"wrote {path} ({len(image):,} bytes)", markup=False)
+    write_graph(ctx, path, image)
 
 
 @app.command("samples")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fedimeter.cli.context import EXIT_CODES, run, state
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, size, tally
 from fedimeter.errors import CheckFailed
 from fedimeter.storage.database import describe_url
@@ -83,7 +84,7 @@ def restore(
 
 def check(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the database: the file's integrity, rows pointing nowhere, schema, values.
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, number, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.retention import RetentionPolicy
@@ -98,7 +99,7 @@ def downsample(
             help="Remove without asking when --daily-after or --weekly-after is given.",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Thin old samples to one a day (and one a week) as the retention settings say.
 

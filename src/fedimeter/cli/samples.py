@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, number, sample_json, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.handles import parse_account_ref
@@ -30,7 +31,7 @@ def samples(
     until: Annotated[
         str | None, typer.Option(help="Up to this date/time (a date includes the whole day).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Print the samples stored for one account, oldest first."""

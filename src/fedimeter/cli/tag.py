@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from fedimeter.cli.context import exit_code, fail, run, state
+from fedimeter.cli.options import (
+    HeightOption,
+    JsonOption,
+    ScaleOption,
+    SinceOption,
+    ThemeOption,
+    WidthOption,
+    graph_file,
+    graph_look,
+    output_option,
+    write_graph,
+)
 from fedimeter.cli.render import dumps, number, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.when import parse_period
-from fedimeter.errors import FedimeterError, InvalidInput, NotTracked
-from fedimeter.graphing import TagGraphMetric, graph_options, tag_graph
+from fedimeter.errors import FedimeterError, NotTracked
+from fedimeter.graphing import TagGraphMetric, tag_graph
 from fedimeter.storage.tags import TagStore
 from fedimeter.tag_tracking import add_tags, add_trends, find_tags, remove_tags, remove_trends
 from fedimeter.wiring import make_client, open_repository
@@ -33,7 +45,6 @@ trends_app = typer.Typer(
 )
 app.add_typer(trends_app, name="trends")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 OnOption = Annotated[
     list[str],
     typer.Option(
@@ -272,23 +283,13 @@ def graph(
         TagGraphMetric,
         typer.Option(help="uses or accounts: what a comparison of several instances draws."),
     ] = "uses",
-    since: Annotated[
-        str | None, typer.Option(help="From (YYYY-MM-DD, ISO datetime, or 30d); default all.")
-    ] = None,
+    since: SinceOption = None,
     until: Annotated[str | None, typer.Option(help="Up to (default today).")] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write, .png or .svg (default NAME-HOST.png, or NAME-METRIC.png).",
-            dir_okay=False,
-        ),
-    ] = None,
-    theme: Annotated[Literal["light", "dark"], typer.Option(help="light or dark.")] = "light",
-    scale: Annotated[float, typer.Option(help="2 for high-density screens.")] = 1.0,
-    width: Annotated[int, typer.Option(help="Width in pixels (at scale 1).")] = 1000,
-    height: Annotated[int, typer.Option(help="Height in pixels (at scale 1).")] = 500,
+    output: Annotated[Path | None, output_option("NAME-HOST.png, or NAME-METRIC.png")] = None,
+    theme: ThemeOption = "light",
+    scale: ScaleOption = 1.0,
+    width: WidthOption = 1000,
+    height: HeightOption = 500,
 ) -> None:
     """Draw a hashtag a day into a PNG or SVG: uses and accounts, or instances compared."""
     cli = state(ctx)
@@ -296,10 +297,7 @@ def graph(
     now = utc_now()
     try:
         start, end = parse_period(since, until, now)
-        suffix = "png" if output is None else output.suffix.lower().lstrip(".")
-        if suffix not in {"png", "svg"}:
-            raise InvalidInput(f"{output} must end in .png or .svg")
-        options = graph_options(suffix, theme, scale, width, height)
+        options = graph_look(output, theme, scale, width, height)
     except FedimeterError as exc:
         fail(ctx, exc)
 
@@ -317,12 +315,8 @@ def graph(
 
     found, image = run(ctx, go())
     place = found[0].host if len(found) == 1 else metric
-    path = output or Path(f"{found[0].key}-{place}.png".replace(":", "_").replace("/", "_"))
-    try:
-        path.write_bytes(image)
-    except OSError as exc:
-        fail(ctx, InvalidInput(f"cannot write {path}: {exc.strerror}"))
-    cli.out.print(f"wrote {path} ({len(image):,} bytes)", markup=False)
+    path = output or graph_file(f"{found[0].key}-{place}")
+    write_graph(ctx, path, image)
 
 
 @trends_app.command("add")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from fedimeter.cli.context import exit_code, run, state
 from fedimeter.cli.engagement import track_engagement
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import account_json, dumps, number, when
 from fedimeter.domain.models import AccountState
 from fedimeter.errors import InvalidInput
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from fedimeter.tracking import AddOutcome
 
 app = typer.Typer(help="Add, remove, list and import tracked accounts.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 async def _add(settings: Settings, handles: list[str]) -> list[AddOutcome]:

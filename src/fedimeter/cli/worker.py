@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fedimeter.alerting import alerts_after_round
-from fedimeter.cli.collecting import JsonOption, summary_table
+from fedimeter.cli.collecting import summary_table
 from fedimeter.cli.context import fail, run, state
+from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, run_json
 from fedimeter.cli.serve import setup_logging
 from fedimeter.clock import utc_now
