@@ -14,7 +14,7 @@ import pytest
 
 from fedimeter.fediverse.http import Fetcher
 from fedimeter.fediverse.paging import PagingPacer, Shown, is_paging
-from fedimeter.fediverse.ratelimit import RESET_MARGIN, HostPacer, RateLimitInfo
+from fedimeter.fediverse.ratelimit import RESET_MARGIN, HostPacer, Pacing, RateLimitInfo
 from test_fediverse_support import FakeTime, http_date, iso_z, json_response, make_settings
 
 HOST = "social.example"
@@ -47,8 +47,9 @@ def test_paging_requests_are_told_by_mastodons_rule(target: bytes, paging: bool)
 
 
 def _pacers(time: FakeTime) -> tuple[HostPacer, PagingPacer]:
-    api = HostPacer(HOST, max_wait=3600, sleep=time.sleep, monotonic=time.monotonic)
-    paging = PagingPacer(HOST, api, max_wait=3600, sleep=time.sleep, monotonic=time.monotonic)
+    pacing = Pacing(max_wait=3600, sleep=time.sleep, monotonic=time.monotonic)
+    api = HostPacer(HOST, pacing)
+    paging = PagingPacer(HOST, api, pacing)
     return api, paging
 
 
@@ -184,7 +185,7 @@ async def test_a_spent_paging_budget_holds_paging_requests_only() -> None:
     assert time.sleeps == []
     # Counted down from the first answer's 250 by the four requests since; the paging
     # answer's "0 left" never reached the API budget.
-    assert fetcher.rate_limits.pacer(HOST).remaining == 250 - 4
+    assert fetcher.pacers.api(HOST).remaining == 250 - 4
     await fetcher.get_json(NEXT)
     assert time.sleeps == [pytest.approx(600.0 + RESET_MARGIN, abs=1.0)]
     assert len(sent) == 6

@@ -8,7 +8,13 @@ import pytest
 from fedimeter.domain.models import InstanceAddress
 from fedimeter.errors import RateLimited
 from fedimeter.fediverse import FediverseClient, Measurement
-from fedimeter.fediverse.ratelimit import RESET_MARGIN, HostPacer, RateLimitInfo, read_rate_limit
+from fedimeter.fediverse.ratelimit import (
+    RESET_MARGIN,
+    HostPacer,
+    Pacing,
+    RateLimitInfo,
+    read_rate_limit,
+)
 from test_fediverse_support import (
     START,
     FakeTime,
@@ -109,7 +115,7 @@ def test_retry_after_in_seconds_and_as_a_date() -> None:
 def pacer(time: FakeTime, max_wait: float = 900.0) -> HostPacer:
     """A pacer on fake time."""
     return HostPacer(
-        "social.example", max_wait=max_wait, sleep=time.sleep, monotonic=time.monotonic
+        "social.example", Pacing(max_wait=max_wait, sleep=time.sleep, monotonic=time.monotonic)
     )
 
 

@@ -40,8 +40,9 @@ from fedimeter.fediverse.body import (
     too_large,
 )
 from fedimeter.fediverse.connection import Answer, BodyTooLarge, DeadlinePassed
-from fedimeter.fediverse.paging import PagingLimits, Shown, is_paging
-from fedimeter.fediverse.ratelimit import RateLimitInfo, RateLimits, read_rate_limit
+from fedimeter.fediverse.pacers import Pacers
+from fedimeter.fediverse.paging import Shown, is_paging
+from fedimeter.fediverse.ratelimit import Pacing, RateLimitInfo, read_rate_limit
 from fedimeter.fediverse.stats import RequestStats
 from fedimeter.fediverse.target import Target, Targets
 from fedimeter.fediverse.transport import GuardedTransport
@@ -230,18 +231,14 @@ class Fetcher:
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
-        self.rate_limits = RateLimits(
-            max_wait=settings.max_rate_limit_wait,
-            sleep=sleep,
-            monotonic=monotonic,
-            on_wait=self.stats.waited,
-        )
-        #: Mastodon's second throttle, for requests that page (see ``paging.py``).
-        self.paging_limits = PagingLimits(
-            max_wait=settings.max_rate_limit_wait,
-            sleep=sleep,
-            monotonic=monotonic,
-            on_wait=self.stats.waited,
+        #: Each host's budget, and Mastodon's second throttle for requests that page.
+        self.pacers = Pacers(
+            Pacing(
+                max_wait=settings.max_rate_limit_wait,
+                sleep=sleep,
+                monotonic=monotonic,
+                on_wait=self.stats.waited,
+            )
         )
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._connections = asyncio.Semaphore(settings.max_connections)
@@ -283,11 +280,9 @@ class Fetcher:
     async def _with_retries(self, target: Target) -> Reply | _Redirect:
         host = target.authority
         unmetered = target.raw_path.startswith(_UNMETERED_PREFIXES)
-        pacer = None if unmetered else self.rate_limits.pacer(host)
+        pacer = None if unmetered else self.pacers.api(host)
         paging = (
-            self.paging_limits.pacer(host, pacer)
-            if pacer is not None and is_paging(target.raw_path)
-            else None
+            self.pacers.paging(host) if pacer is not None and is_paging(target.raw_path) else None
         )
         failures: list[str] = []
         throttled = 0

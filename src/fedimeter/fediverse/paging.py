@@ -31,28 +31,22 @@ until the paging reset.
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from fedimeter.errors import RateLimited
-from fedimeter.fediverse.ratelimit import RESET_MARGIN
+from fedimeter.fediverse.ratelimit import RESET_MARGIN, Pacer
 
 if TYPE_CHECKING:
-    from fedimeter.fediverse.ratelimit import HostPacer, RateLimitInfo
+    from fedimeter.fediverse.ratelimit import HostPacer, Pacing, RateLimitInfo
 
-__all__ = ["PAGING_PARAMS", "PagingLimits", "PagingPacer", "Shown", "is_paging"]
+__all__ = ["PAGING_PARAMS", "PagingPacer", "Shown", "is_paging"]
 
 #: Query parameters that make a request a paging request (Mastodon's ``paging_request?``).
 PAGING_PARAMS = ("max_id", "min_id", "since_id", "page")
 _PAGING_BYTES = tuple(name.encode() for name in PAGING_PARAMS)
 #: Two estimates of one window's end differ by the ``Date`` header's second and latency.
 _SAME_WINDOW = 2 * RESET_MARGIN
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class Shown(enum.Enum):
@@ -89,7 +83,7 @@ def is_paging(raw_path: bytes) -> bool:
     return any(value.strip() for value in last.values())
 
 
-class PagingPacer:
+class PagingPacer(Pacer):
     """One host's paging budget, shared by every paging request to it.
 
     Call ``acquire()`` before sending a paging request (before taking the host's connection
@@ -97,25 +91,12 @@ class PagingPacer:
     ``answered()`` or ``failed()``; ``back_off()`` holds paging requests (a 429).
     """
 
-    def __init__(
-        self,
-        host: str,
-        api: HostPacer,
-        *,
-        max_wait: float,
-        sleep: Sleep = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        on_wait: Callable[[float], None] | None = None,
-        margin: float = RESET_MARGIN,
-    ) -> None:
+    budget_name = "budget for paging requests"
+
+    def __init__(self, host: str, api: HostPacer, pacing: Pacing) -> None:
         """Pace paging requests to ``host``, whose API window ``api`` knows."""
-        self.host = host
+        super().__init__(host, pacing)
         self._api = api
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._on_wait = on_wait
-        self._margin = margin
         #: Paging requests we may still send (a lower bound); None: unknown, one at a time.
         self._remaining: int | None = None
         #: When ``_remaining`` may be raised without an answer.
@@ -123,9 +104,6 @@ class PagingPacer:
         #: Whether the estimate is the paging throttle's own (else: it may be the API's).
         self._exact = False
         self._limit: int | None = None
-        self._blocked_until = 0.0
-        self._in_flight = 0
-        self._answer = asyncio.Event()
 
     @property
     def remaining(self) -> int | None:
@@ -136,11 +114,6 @@ class PagingPacer:
     def exact(self) -> bool:
         """Whether the estimate comes from the paging throttle's own figures."""
         return self._exact
-
-    @property
-    def in_flight(self) -> int:
-        """Paging requests acquired and not yet answered or failed."""
-        return self._in_flight
 
     async def acquire(self) -> None:
         """Wait until a paging request may be sent to the host, then count it as sent.
@@ -211,61 +184,3 @@ class PagingPacer:
         elif self._remaining is not None:
             # An older answer arriving late must not raise the budget again.
             self._remaining = min(self._remaining, budget)
-
-    def failed(self) -> None:
-        """A paging request got no answer (or was not sent); its budget stays spent."""
-        self._in_flight = max(0, self._in_flight - 1)
-        self._wake()
-
-    def back_off(self, seconds: float) -> None:
-        """Send no paging request to the host for ``seconds`` from now (after a 429)."""
-        self._blocked_until = max(self._blocked_until, self._monotonic() + seconds)
-
-    def _wake(self) -> None:
-        self._answer.set()
-        self._answer = asyncio.Event()
-
-    async def _wait(self, seconds: float) -> None:
-        if seconds > self._max_wait:
-            raise RateLimited(
-                f"{self.host} has used up its budget for paging requests for the next"
-                f" {seconds:.0f} s, longer than max_rate_limit_wait ({self._max_wait:g} s);"
-                " try again later"
-            )
-        if self._on_wait is not None:
-            self._on_wait(seconds)
-        await self._sleep(seconds)
-
-
-class PagingLimits:
-    """One ``PagingPacer`` per host authority, created on first use."""
-
-    def __init__(
-        self,
-        *,
-        max_wait: float,
-        sleep: Sleep = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        on_wait: Callable[[float], None] | None = None,
-    ) -> None:
-        """Pacers share these limits, clocks and wait callback."""
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._on_wait = on_wait
-        self._pacers: dict[str, PagingPacer] = {}
-
-    def pacer(self, authority: str, api: HostPacer) -> PagingPacer:
-        """The paging pacer for ``authority``, beside its API pacer ``api``."""
-        pacer = self._pacers.get(authority)
-        if pacer is None:
-            pacer = PagingPacer(
-                authority,
-                api,
-                max_wait=self._max_wait,
-                sleep=self._sleep,
-                monotonic=self._monotonic,
-                on_wait=self._on_wait,
-            )
-            self._pacers[authority] = pacer
-        return pacer

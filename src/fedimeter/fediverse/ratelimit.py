@@ -3,8 +3,8 @@
 ``read_rate_limit`` turns headers into a ``RateLimitInfo`` (pure, never raises).
 ``HostPacer`` keeps one host's budget: it counts requests down as they are sent, resets the
 count from every answer (minus requests still in flight, which the server may not have counted
-yet), and makes ``acquire()`` wait for the reset when the window is known to be spent. Time is
-injected (``monotonic``, ``sleep``) so tests run without sleeping.
+yet), and makes ``acquire()`` wait for the reset when the window is known to be spent.
+``Pacing`` says how pacers wait; ``pacers.py`` keeps one of each kind per host.
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ from fedimeter.fediverse.times import parse_http_date, parse_timestamp
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["RESET_MARGIN", "HostPacer", "RateLimitInfo", "RateLimits", "read_rate_limit"]
+__all__ = [
+    "RESET_MARGIN",
+    "HostPacer",
+    "Pacer",
+    "Pacing",
+    "RateLimitInfo",
+    "Sleep",
+    "read_rate_limit",
+]
 
 #: Seconds added after a reset before sending again, for latency and the Date header's
 #: one-second resolution.
@@ -125,49 +133,96 @@ def _retry_after(value: str | None, server_now: datetime) -> float | None:
     return max(0.0, (moment - server_now).total_seconds())
 
 
-class HostPacer:
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How a host's pacers wait: the longest wait allowed, the clocks, who hears of a wait.
+
+    Time is injected (``monotonic``, ``sleep``) so tests run without sleeping.
+    """
+
+    #: A wait longer than this fails the request (``RateLimited``) instead.
+    max_wait: float
+    sleep: Sleep = asyncio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    #: Told the seconds of each wait (the client's statistics).
+    on_wait: Callable[[float], None] | None = None
+    #: Seconds after a reset before sending again (latency, the Date header's resolution).
+    margin: float = RESET_MARGIN
+
+
+class Pacer:
+    """What a host's pacers share: requests in flight, waking those who wait, a bounded wait.
+
+    Subclasses keep a budget and decide when ``acquire()`` waits; every one ends a request
+    with ``answered()`` or ``failed()`` and can be held by ``back_off()`` (a 429).
+    """
+
+    #: What runs out, for the message when the wait for it would be too long.
+    budget_name = "rate limit"
+
+    def __init__(self, host: str, pacing: Pacing) -> None:
+        """Pace requests to ``host`` (named in messages) as ``pacing`` says."""
+        self.host = host
+        # Copied out of ``pacing``: read on every request.
+        self._max_wait = pacing.max_wait
+        self._sleep = pacing.sleep
+        self._monotonic = pacing.monotonic
+        self._on_wait = pacing.on_wait
+        self._margin = pacing.margin
+        self._blocked_until = 0.0
+        self._in_flight = 0
+        self._answer = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests acquired and not yet answered or failed."""
+        return self._in_flight
+
+    def failed(self) -> None:
+        """A request got no answer (or was not sent); its budget stays spent (it may count)."""
+        self._in_flight = max(0, self._in_flight - 1)
+        self._wake()
+
+    def back_off(self, seconds: float) -> None:
+        """Send nothing this pacer paces to the host for ``seconds`` from now (a 429)."""
+        self._blocked_until = max(self._blocked_until, self._monotonic() + seconds)
+
+    def _wake(self) -> None:
+        self._answer.set()
+        self._answer = asyncio.Event()
+
+    async def _wait(self, seconds: float) -> None:
+        if seconds > self._max_wait:
+            raise RateLimited(
+                f"{self.host} has used up its {self.budget_name} for the next {seconds:.0f} s,"
+                f" longer than max_rate_limit_wait ({self._max_wait:g} s); try again later"
+            )
+        if self._on_wait is not None:
+            self._on_wait(seconds)
+        await self._sleep(seconds)
+
+
+class HostPacer(Pacer):
     """One host's request budget, shared by every request in flight to it.
 
     Call ``acquire()`` before sending, then exactly one of ``answered()`` (any HTTP answer)
     or ``failed()`` (no answer). ``back_off()`` holds every request until a moment (a 429).
     """
 
-    def __init__(
-        self,
-        host: str,
-        *,
-        max_wait: float,
-        sleep: Sleep = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        on_wait: Callable[[float], None] | None = None,
-        margin: float = RESET_MARGIN,
-    ) -> None:
-        """Pace requests to ``host`` (named in messages); waits above ``max_wait`` fail."""
-        self.host = host
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._on_wait = on_wait
-        self._margin = margin
+    def __init__(self, host: str, pacing: Pacing) -> None:
+        """Pace requests to ``host`` (named in messages) as ``pacing`` says."""
+        super().__init__(host, pacing)
         self._limit: int | None = None
         self._remaining: int | None = None
         self._reset_at: float | None = None
-        self._blocked_until = 0.0
-        self._in_flight = 0
         # Until the host has answered once we do not know its budget: send one request and
         # wait for its answer instead of spending an unknown budget several times over.
         self._known = False
-        self._answer = asyncio.Event()
 
     @property
     def remaining(self) -> int | None:
         """Requests we may still send in the current window; ``None`` when not known."""
         return self._remaining
-
-    @property
-    def in_flight(self) -> int:
-        """Requests acquired and not yet answered or failed."""
-        return self._in_flight
 
     @property
     def reset_at(self) -> float | None:
@@ -225,59 +280,3 @@ class HostPacer:
                 # An older answer arriving late must not raise the budget again.
                 self._remaining = min(self._remaining, budget)
         self._wake()
-
-    def failed(self) -> None:
-        """A request got no answer; the budget it used stays spent (the server may count it)."""
-        self._in_flight = max(0, self._in_flight - 1)
-        self._wake()
-
-    def back_off(self, seconds: float) -> None:
-        """Send nothing to the host for ``seconds`` from now (after a 429)."""
-        self._blocked_until = max(self._blocked_until, self._monotonic() + seconds)
-
-    def _wake(self) -> None:
-        self._answer.set()
-        self._answer = asyncio.Event()
-
-    async def _wait(self, seconds: float) -> None:
-        if seconds > self._max_wait:
-            raise RateLimited(
-                f"{self.host} has used up its rate limit for the next {seconds:.0f} s, longer "
-                f"than max_rate_limit_wait ({self._max_wait:g} s); try again later"
-            )
-        if self._on_wait is not None:
-            self._on_wait(seconds)
-        await self._sleep(seconds)
-
-
-class RateLimits:
-    """One ``HostPacer`` per host authority, created on first use."""
-
-    def __init__(
-        self,
-        *,
-        max_wait: float,
-        sleep: Sleep = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        on_wait: Callable[[float], None] | None = None,
-    ) -> None:
-        """Pacers share these limits, clocks and wait callback."""
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._on_wait = on_wait
-        self._pacers: dict[str, HostPacer] = {}
-
-    def pacer(self, authority: str) -> HostPacer:
-        """The pacer for ``authority`` (``host`` or ``host:port``)."""
-        pacer = self._pacers.get(authority)
-        if pacer is None:
-            pacer = HostPacer(
-                authority,
-                max_wait=self._max_wait,
-                sleep=self._sleep,
-                monotonic=self._monotonic,
-                on_wait=self._on_wait,
-            )
-            self._pacers[authority] = pacer
-        return pacer
