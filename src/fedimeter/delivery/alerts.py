@@ -19,9 +19,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Literal
 
+from fedimeter.delivery.channels import ChannelDelivery
 from fedimeter.delivery.email import send_email
-from fedimeter.delivery.mastodon import MastodonPoster, idempotency_key
-from fedimeter.delivery.sending import Sender, http_client
+from fedimeter.delivery.mastodon import idempotency_key
 from fedimeter.delivery.webhook import DISCORD_LIMIT, send_webhook, webhook_host
 from fedimeter.domain.mail import check_address
 from fedimeter.domain.posts import mastodon_length, post_text
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
     from fedimeter.config import Channel, Settings
+    from fedimeter.delivery.sending import Sender
     from fedimeter.storage.alerts import AlertRecord, AlertStore
 
 __all__ = [
@@ -50,7 +51,6 @@ _ELLIPSIS = "\u2026"
 #: The most alerts a webhook's text lists one by one.
 TEXT_LINES = 100
 _SUBJECT_LIMIT = 180
-_LABEL_LIMIT = 200
 #: A ``#`` that Mastodon would read as a hashtag's: not after a letter, digit, ``/`` or ``)``.
 _HASHTAG_SIGN = re.compile(r"(?<![\w/)])[#\uff03](?=\w)")
 
@@ -159,7 +159,7 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-class AlertDeliverer:
+class AlertDeliverer(ChannelDelivery):
     """Delivers the alerts waiting in the alert log by the configured channels."""
 
     def __init__(
@@ -172,11 +172,8 @@ class AlertDeliverer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Deliver with ``settings``; ``transport`` replaces the guarded network (tests)."""
-        self.settings = settings
+        super().__init__(settings, clock=clock, transport=transport, sleep=sleep)
         self._store = store
-        self._clock = clock
-        self._transport = transport
-        self._sleep = sleep
 
     async def deliver_pending(self, channels: Sequence[Channel]) -> list[AlertOutcome]:
         """Send every alert waiting for each of ``channels``; one outcome per channel used.
@@ -185,33 +182,24 @@ class AlertDeliverer:
             StorageError: the alert log cannot be read or written.
         """
         configured = set(self.settings.delivery_channels())
-        outcomes: list[AlertOutcome] = []
-        async with http_client(self.settings, self._transport) as client:
-            sender = Sender(self.settings, client, self._clock)
-            for channel in dict.fromkeys(channels):
-                if channel not in configured:
-                    continue  # its alerts wait until it is configured again
-                claimed = await self._store.claim(channel, self._clock())
-                if not claimed:
-                    continue
-                if channel == "mastodon":
-                    outcomes.append(await self._mastodon(sender, claimed))
-                elif channel == "webhook":
-                    outcomes.append(await self._webhook(sender, claimed))
-                else:
-                    outcomes.append(await self._email(claimed))
-        return outcomes
+
+        async def send(channel: Channel, sender: Sender) -> AlertOutcome | None:
+            if channel not in configured:
+                return None  # its alerts wait until it is configured again
+            claimed = await self._store.claim(channel, self._clock())
+            if not claimed:
+                return None
+            if channel == "mastodon":
+                return await self._mastodon(sender, claimed)
+            if channel == "webhook":
+                return await self._webhook(sender, claimed)
+            return await self._email(claimed)
+
+        return await self.each_channel(channels, send)
 
     async def _mastodon(self, sender: Sender, claimed: list[AlertRecord]) -> AlertOutcome:
         settings = self.settings
-        token = settings.post_token.get_secret_value() if settings.post_token else ""
-        poster = MastodonPoster(
-            sender,
-            instance_url=settings.post_instance or "",
-            token=token,
-            visibility=settings.post_visibility,
-            sleep=self._sleep,
-        )
+        poster, token = self.poster(sender)
         place = _fingerprint("mastodon", poster.base_url, token)
         sent = 0
         first_url: str | None = None
@@ -257,14 +245,13 @@ class AlertDeliverer:
     async def _webhook(self, sender: Sender, claimed: list[AlertRecord]) -> AlertOutcome:
         url = self.settings.webhook_url or ""
         host = webhook_host(url)
-        secret = self.settings.webhook_secret
         ids = [a.id for a in claimed]
         try:
             await send_webhook(
                 sender,
                 url,
                 webhook_alert_body(claimed),
-                secret=secret.get_secret_value() if secret else None,
+                secret=self.webhook_secret(),
                 sleep=self._sleep,
                 content=_alerts(len(claimed)),
             )
@@ -280,9 +267,7 @@ class AlertDeliverer:
     async def _email(self, claimed: list[AlertRecord]) -> AlertOutcome:
         settings = self.settings
         recipients = list(settings.email_to)
-        label = ", ".join(recipients)
-        if len(label) > _LABEL_LIMIT:
-            label = f"{len(recipients)} recipients"
+        label = self.recipients_label()
         ids = [a.id for a in claimed]
         try:
             message = alert_message(

@@ -15,9 +15,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from fedimeter.delivery.channels import ChannelDelivery
 from fedimeter.delivery.email import build_message, check_smtp_settings, send_email
 from fedimeter.delivery.mastodon import MastodonPoster, idempotency_key
-from fedimeter.delivery.sending import Sender, http_client
 from fedimeter.delivery.webhook import send_webhook, webhook_body, webhook_host
 from fedimeter.domain.posts import post_text, split_thread
 from fedimeter.domain.report_html import render_html
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from fedimeter.config import Channel, Settings
+    from fedimeter.delivery.sending import Sender
     from fedimeter.domain.report import Report
     from fedimeter.storage.deliveries import DeliveryLog, DeliveryRecord
 
@@ -38,7 +39,6 @@ __all__ = ["Deliverer", "Outcome", "report_key", "selection_key"]
 
 OutcomeStatus = Literal["delivered", "skipped", "failed"]
 _EN_DASH = "\u2013"
-_LABEL_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ def _subject(report: Report) -> str:
     return f"fedimeter report {report.since:%Y-%m-%d} {_EN_DASH} {report.until:%Y-%m-%d}"
 
 
-class Deliverer:
+class Deliverer(ChannelDelivery):
     """Delivers reports with the configured channels, recording each in the delivery log."""
 
     def __init__(
@@ -89,11 +89,8 @@ class Deliverer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Deliver with ``settings``; ``transport`` replaces the guarded network (tests)."""
-        self.settings = settings
+        super().__init__(settings, clock=clock, transport=transport, sleep=sleep)
         self._log = log
-        self._clock = clock
-        self._transport = transport
-        self._sleep = sleep
 
     def check(self, channels: Sequence[Channel]) -> None:
         """Refuse channels that are not configured, before any report is built.
@@ -126,30 +123,20 @@ class Deliverer:
         """
         self.check(channels)
         key = report_key(report, selection)
-        outcomes: list[Outcome] = []
-        async with http_client(self.settings, self._transport) as client:
-            sender = Sender(self.settings, client, self._clock)
-            for channel in dict.fromkeys(channels):
-                if channel == "mastodon":
-                    outcomes.append(await self._mastodon(sender, report, key))
-                elif channel == "webhook":
-                    outcomes.append(await self._webhook(sender, report, key))
-                else:
-                    outcomes.append(await self._email(report, key))
-        return outcomes
+
+        async def send(channel: Channel, sender: Sender) -> Outcome:
+            if channel == "mastodon":
+                return await self._mastodon(sender, report, key)
+            if channel == "webhook":
+                return await self._webhook(sender, report, key)
+            return await self._email(report, key)
+
+        return await self.each_channel(channels, send)
 
     # -- channels --------------------------------------------------------------------------
 
     async def _mastodon(self, sender: Sender, report: Report, key: str) -> Outcome:
-        settings = self.settings
-        token = settings.post_token.get_secret_value() if settings.post_token else ""
-        poster = MastodonPoster(
-            sender,
-            instance_url=settings.post_instance or "",
-            token=token,
-            visibility=settings.post_visibility,
-            sleep=self._sleep,
-        )
+        poster, token = self.poster(sender)
         destination = _fingerprint("mastodon", poster.base_url, token)
         claim = await self._claim("mastodon", destination, poster.host, report, key)
         if isinstance(claim, Outcome):
@@ -206,13 +193,12 @@ class Deliverer:
         claim = await self._claim("webhook", _fingerprint("webhook", url), host, report, key)
         if isinstance(claim, Outcome):
             return claim
-        secret = self.settings.webhook_secret
         try:
             await send_webhook(
                 sender,
                 url,
                 webhook_body(render_text(report), render_json(report)),
-                secret=secret.get_secret_value() if secret else None,
+                secret=self.webhook_secret(),
                 sleep=self._sleep,
             )
         except (DeliveryError, ConfigError) as exc:
@@ -223,9 +209,7 @@ class Deliverer:
     async def _email(self, report: Report, key: str) -> Outcome:
         settings = self.settings
         recipients = list(settings.email_to)
-        label = ", ".join(recipients)
-        if len(label) > _LABEL_LIMIT:
-            label = f"{len(recipients)} recipients"
+        label = self.recipients_label()
         destination = _fingerprint(
             "email", settings.smtp_host or "", *sorted(r.casefold() for r in recipients)
         )
