@@ -227,7 +227,7 @@ async def test_an_accounts_page_charts_the_chosen_period(
         assert "/api/v1/accounts/1/graph.svg?" in links
         missing = http.get("/accounts/999")
         assert missing.status_code == 404
-        assert "No account has the id 999." in missing.text
+        assert "No tracked account has the id 999." in missing.text
 
 
 def _csrf(html: str) -> str:

@@ -123,6 +123,14 @@ def _sign_in_first(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
 
+def _span(since: datetime | None, until: datetime) -> dict[str, str]:
+    """A period's UTC days as the API's since/until (since empty: from the first sample)."""
+    return {
+        "since": since.date().isoformat() if since is not None else "",
+        "until": until.date().isoformat(),
+    }
+
+
 # -- the overview --------------------------------------------------------------------------
 
 
@@ -231,7 +239,7 @@ def _spark(samples: Sequence[SampleRecord]) -> dict[str, Any]:
 
 # -- one account ----------------------------------------------------------------------------
 
-#: The period links of an account's page: name, days (None: all).
+#: The periods of an account's, instance's or hashtag's page: name, days (None: all).
 PERIOD_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("7d", 7),
     ("30d", 30),
@@ -239,6 +247,8 @@ PERIOD_CHOICES: tuple[tuple[str, int | None], ...] = (
     ("1y", 365),
     ("all", None),
 )
+#: Their links: name, query.
+PERIOD_LINKS = [(name, f"?period={name}") for name, _ in PERIOD_CHOICES]
 METRIC_NAMES = (("followers", "Followers"), ("following", "Following"), ("statuses", "Posts"))
 
 
@@ -259,7 +269,7 @@ async def account_page(
     try:
         account = await services.repo.get_account(account_id)
     except NotTracked:
-        return _no_account(request, account_id)
+        return _missing(request, "account", account_id)
     latest = await services.repo.sample_at_or_before(account.id)
     until = latest.taken_at if latest is not None else services.clock()
     chosen, since, until, error = _period(period, start, end, until)
@@ -272,10 +282,7 @@ async def account_page(
         accounts=[account],
     )
     line = report.accounts[0] if report.accounts else None
-    span = {
-        "since": since.date().isoformat() if since is not None else "",
-        "until": until.date().isoformat(),
-    }
+    span = _span(since, until)
     return _render(
         request,
         "account.html",
@@ -288,7 +295,7 @@ async def account_page(
         samples=samples,
         chart=_chart_json(samples),
         metrics=METRIC_NAMES,
-        periods=[(name, f"?period={name}") for name, _ in PERIOD_CHOICES],
+        periods=PERIOD_LINKS,
         chosen=chosen,
         start=start,
         end=end,
@@ -445,13 +452,7 @@ async def instance_page(
     store = InstanceStore(services.db)
     found = [row for row in await store.latest() if row[0].id == instance_id]
     if not found:
-        return _render(
-            request,
-            "message.html",
-            status_code=404,
-            title="No such instance",
-            message=f"No tracked instance has the id {instance_id}.",
-        )
+        return _missing(request, "instance", instance_id)
     instance, latest, last_week = found[0]
     newest = latest.taken_at if latest is not None else services.clock()
     chosen, since, until, error = _period(period, start, end, newest)
@@ -486,15 +487,12 @@ async def instance_page(
         week_chart=_json_block(week_chart),
         metrics=INSTANCE_METRICS,
         week_metrics=WEEK_METRICS,
-        periods=[(name, f"?period={name}") for name, _ in PERIOD_CHOICES],
+        periods=PERIOD_LINKS,
         chosen=chosen,
         start=start,
         end=end,
         error=error,
-        span={
-            "since": since.date().isoformat() if since is not None else "",
-            "until": until.date().isoformat(),
-        },
+        span=_span(since, until),
         problems=source_problems(latest.sources) if latest is not None else [],
     )
 
@@ -552,13 +550,7 @@ async def tag_page(
     store = TagStore(services.db)
     found = [row for row in await store.latest() if row[0].id == tag_id]
     if not found:
-        return _render(
-            request,
-            "message.html",
-            status_code=404,
-            title="No such hashtag",
-            message=f"No tracked hashtag has the id {tag_id}.",
-        )
+        return _missing(request, "hashtag", tag_id)
     tag, done, going = found[0]
     chosen, since, until, error = _period(period, start, end, services.clock())
     days = await store.history(tag.id, None if since is None else since.date(), until.date())
@@ -581,7 +573,7 @@ async def tag_page(
         elsewhere=elsewhere,
         graph=_graph_sources(f"{base}/graph.svg", span),
         compare=_graph_sources(f"{base}/graph.svg", {**span, "compare": "true"}),
-        periods=[(name, f"?period={name}") for name, _ in PERIOD_CHOICES],
+        periods=PERIOD_LINKS,
         chosen=chosen,
         start=start,
         end=end,
@@ -787,7 +779,7 @@ async def confirm_remove(
     try:
         account = await services.repo.get_account(account_id)
     except NotTracked:
-        return _no_account(request, account_id)
+        return _missing(request, "account", account_id)
     samples = await services.repo.samples(account.id, None, None)
     return _render(
         request, "remove.html", title="Remove an account", account=account, samples=len(samples)
@@ -818,7 +810,7 @@ async def remove(
     try:
         account = await services.repo.get_account(account_id)
     except NotTracked:
-        return _no_account(request, account_id)
+        return _missing(request, "account", account_id)
     if purge == "yes":
         deleted = await services.repo.delete_account(account.id)
         message = f"{account.handle} is no longer tracked; its {deleted} samples were deleted."
@@ -829,13 +821,14 @@ async def remove(
     return _render(request, "message.html", title="Removed", message=message)
 
 
-def _no_account(request: Request, account_id: int) -> Response:
+def _missing(request: Request, what: str, item_id: int) -> Response:
+    """The 404 page for an id that names no tracked account, instance or hashtag."""
     return _render(
         request,
         "message.html",
         status_code=404,
-        title="No such account",
-        message=f"No account has the id {account_id}.",
+        title=f"No such {what}",
+        message=f"No tracked {what} has the id {item_id}.",
     )
 
 
