@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import fresh_database
-from fedimeter.collect import collect_round
+from fedimeter.collect import RoundResult, collect_round
 from fedimeter.config import Settings, load_settings, normalise_database_url
 from fedimeter.engagement_tracking import engagement_view, measure_engagement, set_engagement
 from fedimeter.simfedi import (
@@ -338,6 +338,32 @@ async def test_a_failing_timeline_is_recorded_and_read_again_next_round(
     assert (state.consecutive_failures, state.last_error, state.read_at) == (0, None, world.now)
 
 
+async def paged_round(
+    settings: Settings,
+    repo: Repository,
+    world: SimFediverse,
+    host: SimInstance,
+    *,
+    accounts: int,
+    statuses: int,
+) -> RoundResult:
+    """One round over ``accounts`` accounts of ``host``, engagement on for all.
+
+    Each has ``statuses`` posts an hour apart; the world's requests are counted from the
+    round's first.
+    """
+    made = [old(host, f"user{n}") for n in range(accounts)]
+    for account in made:
+        for k in range(statuses):
+            account.add_status(f"post {k}", created_at=world.now - (k + 1) * HOUR)
+    with world.run_in_thread():
+        async with sim_client(settings, world) as client:
+            await track(repo, client, made)
+            await turn_on(repo, *made)
+            world.clear_requests()
+            return await collect_round(repo, client, settings, clock=lambda: world.now)
+
+
 async def test_many_accounts_on_one_host_never_meet_the_paging_throttle(
     settings: Settings, repo: Repository
 ) -> None:
@@ -353,16 +379,7 @@ async def test_many_accounts_on_one_host_never_meet_the_paging_throttle(
         rate_limit=RateLimit(limit=10_000, window=3600.0),
         paging_limit=RateLimit(limit=4, window=1.0),
     )
-    accounts = [old(busy, f"user{n}") for n in range(8)]
-    for account in accounts:
-        for k in range(85):
-            account.add_status(f"post {k}", created_at=world.now - (k + 1) * HOUR)
-    with world.run_in_thread():
-        async with sim_client(settings, world) as client:
-            await track(repo, client, accounts)
-            await turn_on(repo, *accounts)
-            world.clear_requests()
-            result = await collect_round(repo, client, settings, clock=lambda: world.now)
+    result = await paged_round(settings, repo, world, busy, accounts=8, statuses=85)
     assert world.count_over_limit() == 0
     assert world.count("busy", "account_statuses") == 24
     assert world.count("busy", paging=True) == 16
@@ -387,16 +404,7 @@ async def test_when_the_headers_show_the_api_budget_paging_still_meets_no_429(
         rate_limit=RateLimit(limit=12, window=2.0),
         paging_limit=RateLimit(limit=12, window=6.0),
     )
-    accounts = [old(shaped, f"user{n}") for n in range(6)]
-    for account in accounts:
-        for k in range(50):
-            account.add_status(f"post {k}", created_at=world.now - (k + 1) * HOUR)
-    with world.run_in_thread():
-        async with sim_client(settings, world) as client:
-            await track(repo, client, accounts)
-            await turn_on(repo, *accounts)
-            world.clear_requests()
-            result = await collect_round(repo, client, settings, clock=lambda: world.now)
+    result = await paged_round(settings, repo, world, shaped, accounts=6, statuses=50)
     assert world.count_over_limit() == 0
     assert world.count("shaped", "account_statuses") == 12
     assert world.count("shaped", paging=True) == 6
