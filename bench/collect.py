@@ -63,7 +63,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 # A sibling module: the scripts in bench/ run as files, with their folder on the path.
-from collect_floor import run_floor  # type: ignore[import-not-found,unused-ignore]
+from collect_floor import (  # type: ignore[import-not-found,unused-ignore]
+    RoundShape,
+    run_floor,
+)
 from sqlalchemy import insert
 
 from fedimeter.clock import utc_now
@@ -147,13 +150,28 @@ def _spread(shape: Shape) -> list[int]:
     return counts
 
 
+def _version(rank: int) -> str:
+    """Mastodon 4.3 (the batch call) and 4.1 (one call per account), alternating."""
+    return "4.1.20" if rank % 2 == 1 else "4.3.2"
+
+
+def round_shape(shape: Shape) -> RoundShape:
+    """The round's minimum requests and one-account requests, from the plan alone."""
+    counts = _spread(shape)
+    single = sum(n for rank, n in enumerate(counts) if not _version(rank).startswith("4.3"))
+    batched = sum(
+        math.ceil(n / BATCH) for rank, n in enumerate(counts) if _version(rank).startswith("4.3")
+    )
+    return RoundShape(accounts=shape.accounts, requests=single + batched, single=single)
+
+
 def _simulator(conn: Connection, shape: Shape) -> None:
     """Build the world, serve it, answer the parent's commands until told to stop."""
     world = SimFediverse(seed=SEED)
     limit = RateLimit(limit=REAL_LIMIT, window=shape.window)
     built = []
     for rank, count in enumerate(_spread(shape)):
-        version = "4.1.20" if rank % 2 == 1 else "4.3.2"
+        version = _version(rank)
         inst = world.add_instance(
             f"host{rank:02d}", version=version, rate_limit=limit, latency=LATENCY
         )
@@ -628,7 +646,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.cpu_count()} CPUs, {platform.platform()}"
     )
     if floor:
-        run_floor()
+        run_floor(round_shape(shape))
         return
     concurrency = Settings(database_url="sqlite:///unused").per_host_concurrency
     context = multiprocessing.get_context("spawn")

@@ -21,6 +21,15 @@ with cold caches: the same code costs two to four times the CPU).
   strict JSON.
 
 Each is run ``RUNS`` times; the table shows the fastest and the median.
+
+Then the rest of what a round cannot do without, measured hot (a lower bound: in a round
+each of these runs after a wake-up too): decoding an answer's JSON and turning it into a
+snapshot (``parse_account``; a 40-account batch answer per account), and storing the samples
+(``Repository.commit_batch`` into SQLite, 50 a transaction: the writer commits about once a
+second, and a 10,000-account round lasts about 190 s). With the waking floor per request,
+that gives the least CPU any Python collector built on these pieces spends on the
+benchmark's round (``--accounts``, ``--hosts``: its minimum requests, of which how many ask
+for one account).
 """
 
 from __future__ import annotations
@@ -29,19 +38,29 @@ import asyncio
 import json
 import multiprocessing
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import h11
 import httptools
 import httpx
+from sqlalchemy import insert
 
-from fedimeter.config import Settings
+from fedimeter.config import Settings, normalise_database_url
+from fedimeter.domain.models import InstanceAddress
 from fedimeter.fediverse.http import Fetcher
+from fedimeter.fediverse.parse import parse_account, parse_account_list
 from fedimeter.fediverse.target import Targets
 from fedimeter.fediverse.transport import GuardedTransport
 from fedimeter.simfedi import SimFediverse
+from fedimeter.storage.database import Database
+from fedimeter.storage.records import NewSample, RunProgress
+from fedimeter.storage.repository import Repository
+from fedimeter.storage.tables import accounts as accounts_table
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -54,6 +73,22 @@ IN_FLIGHT = 4
 RUNS = 5
 WAKING_RUNS = 3
 ACCOUNTS = 50
+#: Answers decoded and parsed per run, and runs; samples stored, and per transaction.
+PARSED = 4000
+PARSE_RUNS = 5
+STORED = 10_000
+STORE_BATCH = 50
+BATCH = 40
+
+
+@dataclass(frozen=True)
+class RoundShape:
+    """The benchmark round the floor is summed for."""
+
+    accounts: int
+    #: Its minimum requests, and how many of them ask for one account (no batch call).
+    requests: int
+    single: int
 
 
 def _server(conn: Connection) -> None:
@@ -239,8 +274,120 @@ def _cpu_per_request(client: Client, port: int, ids: list[str], requests: int) -
     return asyncio.run(client(port, ids, requests)) / requests * 1e6
 
 
-def run_floor() -> None:
-    """Start the servers, time every client hot and waking, print the table."""
+def _account_body(port: int, remote_id: str) -> bytes:
+    """One account's answer, as the simulated Mastodon sends it."""
+    answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/accounts/{remote_id}", timeout=10)
+    answer.raise_for_status()
+    return answer.content
+
+
+def _parse_cost(body: bytes) -> tuple[float, float]:
+    """CPU microseconds per account: a one-account answer decoded and parsed; a batch's.
+
+    Fastest of ``PARSE_RUNS``.
+    """
+    one = json.loads(body)
+    ids = [str(n) for n in range(1, BATCH + 1)]
+    batch = json.dumps([{**one, "id": i} for i in ids]).encode()
+    asked = str(one["id"])
+    single: list[float] = []
+    batched: list[float] = []
+    for _ in range(PARSE_RUNS):
+        started = time.process_time()
+        for _ in range(PARSED):
+            parse_account(json.loads(body), asked=asked, host="127.0.0.1")
+        single.append((time.process_time() - started) / PARSED * 1e6)
+        started = time.process_time()
+        for _ in range(PARSED // BATCH):
+            parse_account_list(json.loads(batch), asked=ids, host="127.0.0.1")
+        batched.append((time.process_time() - started) / (PARSED // BATCH * BATCH) * 1e6)
+    return min(single), min(batched)
+
+
+async def _store_cost() -> float:
+    """CPU microseconds per sample stored, ``STORE_BATCH`` a transaction, into SQLite.
+
+    The process's CPU: aiosqlite runs SQLite in a thread of its own.
+    """
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="fedimeter-floor-") as tmp:
+        db = await Database.open(normalise_database_url(f"sqlite:///{tmp}/floor.sqlite3"))
+        try:
+            repo = Repository(db)
+            instance = await repo.ensure_instance(
+                InstanceAddress("127.0.0.1", scheme="http", port=8080), now
+            )
+            async with db.begin() as conn:
+                await conn.execute(
+                    insert(accounts_table),
+                    [
+                        {
+                            "acct_key": f"user{n}@127.0.0.1:8080",
+                            "username": f"user{n}",
+                            "domain": "127.0.0.1:8080",
+                            "instance_id": instance.id,
+                            "remote_id": str(n),
+                            "display_name": f"user{n}",
+                            "url": f"http://127.0.0.1:8080/@user{n}",
+                            "state": "active",
+                            "added_at": now,
+                            "state_changed_at": now,
+                            "consecutive_failures": 0,
+                        }
+                        for n in range(1, STORED + 1)
+                    ],
+                )
+            run, _ = await repo.start_run(now, "floor", lambda _run: False)
+            samples = [
+                NewSample(n, now, 1000 + n, 100 + n, 5000 + n, now.date())
+                for n in range(1, STORED + 1)
+            ]
+            started = time.process_time()
+            for first in range(0, STORED, STORE_BATCH):
+                chunk = samples[first : first + STORE_BATCH]
+                await repo.commit_batch(
+                    run.id, now, RunProgress(accounts_measured=first + len(chunk)), samples=chunk
+                )
+            return (time.process_time() - started) / STORED * 1e6
+        finally:
+            await db.close()
+
+
+def _print_round_floor(round_shape: RoundShape, port: int, remote_id: str, http: float) -> None:
+    """The rest of a round's necessary work, and the sum for the benchmark's round."""
+    single, batched = _parse_cost(_account_body(port, remote_id))
+    store = asyncio.run(_store_cost())
+    r = round_shape
+    batch_accounts = r.accounts - r.single
+    parts = {
+        f"HTTP: {r.requests:,} requests x {http:.0f} us (the floor, waking)": r.requests * http,
+        f"JSON and snapshot: {r.single:,} one-account answers x {single:.0f} us": r.single * single,
+        f"JSON and snapshots: {batch_accounts:,} accounts in batch answers x {batched:.0f} us": (
+            batch_accounts * batched
+        ),
+        f"storing: {r.accounts:,} samples x {store:.0f} us ({STORE_BATCH} a transaction)": (
+            r.accounts * store
+        ),
+    }
+    print()
+    print(
+        f"The least CPU of a round of {r.accounts:,} accounts ({r.requests:,} requests, the"
+        " minimum; besides HTTP measured hot, fastest of several runs):"
+    )
+    width = max(len(label) for label in parts)
+    for label, micros in parts.items():
+        print(f"  {label:{width}}  {micros / 1e6:5.2f} s")
+    print(
+        f"  {'sum: no pacing, no retries, no round bookkeeping':{width}}  "
+        f"{sum(parts.values()) / 1e6:5.2f} s"
+    )
+
+
+def run_floor(round_shape: RoundShape | None = None) -> None:
+    """Start the servers, time every client hot and waking, print the table.
+
+    With ``round_shape``, then the rest of a round's necessary work and its sum.
+    """
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     server = context.Process(target=_server, args=(theirs,), daemon=True)
@@ -257,17 +404,22 @@ def run_floor() -> None:
         print()
         width = max(len(name) for name in CLIENTS)
         print(f"{'':{width}}  {'hot':>19}  {'waking':>19}")
+        floor_waking = 0.0
         for name, client in CLIENTS.items():
             hot = [_cpu_per_request(client, hot_port, hot_ids, REQUESTS) for _ in range(RUNS)]
             waking = [
                 _cpu_per_request(client, waking_port, waking_ids, WAKING_REQUESTS)
                 for _ in range(WAKING_RUNS)
             ]
+            if client is _bare_httptools:
+                floor_waking = min(waking)
             print(
                 f"{name:{width}}  {min(hot):5.0f} / {statistics.median(hot):5.0f} us"
                 f"  {min(waking):5.0f} / {statistics.median(waking):5.0f} us",
                 flush=True,
             )
+        if round_shape is not None:
+            _print_round_floor(round_shape, hot_port, hot_ids[0], floor_waking)
     finally:
         ours.send("stop")
         server.join(10)

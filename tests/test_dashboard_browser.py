@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.repository import Repository
 from peers import free_port
 from simhelpers import sim_client, track
+from test_engagement_rounds import turn_on
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.slow
 
 TOKEN = "dashboard-test-token-0123456789"
 DAYS = 40
+HOUR = timedelta(hours=1)
 CHROMIUM = "/usr/bin/chromium"
 #: What the machine's closed network needs (see the environment notes): no background calls.
 CHROMIUM_ARGS = [
@@ -129,11 +132,21 @@ async def _history(url: str, world: SimFediverse, instance_url: str) -> int:
                 if acc.username != "newcomer"
             ]
             await track(repo, client, accounts)
+            # Alice's engagement: a post a day, read back each round (her page shows it).
+            alice = world.instance("big").account("alice")
+            await turn_on(repo, alice)
             store = InstanceStore(db)
             [added] = await add_instances(store, client, [instance_url], default_scheme="http")
             assert added.instance is not None
-            for _ in range(DAYS):
+            for day in range(DAYS):
                 world.advance(days=1)
+                alice.add_status(
+                    f"Day {day + 1}: <b>news</b> from the big town",
+                    created_at=world.now - 3 * HOUR,
+                    favourites=(day * 7) % 23,
+                    reblogs=day % 5,
+                    replies=day % 3,
+                )
                 await collect_round(repo, client, settings, clock=lambda: world.now)
             return added.instance.id
     finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -154,6 +156,68 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def test_the_account_page_shows_engagement_while_it_is_on_and_after(
+    settings: Settings, world: SimFediverse
+) -> None:
+    """Alice's page: the week's figures, her graph from the API, best posts linked, escaped.
+
+    Bob, never on, has no such section; once off, Alice's says so and keeps the figures.
+    """
+    bob = world.instance("alpha").account("bob")
+    with api(api_settings(settings), clock=lambda: world.now) as http:
+        base = engaged(http, world)
+        alice_id = base.split("/")[4]
+        bob_id = http.post("/api/v1/accounts", json={"handle": f"@{bob.acct}"}).json()["id"]
+        page = http.get(f"/accounts/{alice_id}", params={"period": "7d"})
+        found = re.search(r'<img src="([^"]*/engagement/graph\.svg[^"]*)"', page.text)
+        assert found is not None, page.text
+        graph = http.get(html.unescape(found.group(1)))
+        bobs = http.get(f"/accounts/{bob_id}")
+        assert http.delete(base).status_code == 204
+        off = http.get(f"/accounts/{alice_id}", params={"period": "7d"})
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+    assert "Engagement (own posts from " in text
+    assert "Posts and replies 5 (4 posts, 1 reply)" in text
+    assert "Boosts made 1" in text
+    assert "Received 23 favourites, 7 boosts, 4 replies" in text
+    assert "Per post 6.8" in text
+    assert "Engagement rate 3.40% of 200 followers" in text
+    # Best posts: the server's text escaped, linked to the post.
+    assert "First &lt;b&gt;bold&lt;/b&gt; post" in page.text
+    assert "<b>bold</b>" not in page.text
+    assert page.text.count('<ol class="best">') == 1
+    assert re.search(
+        r'<a href="https?://[^"]+" rel="noopener noreferrer nofollow">First', page.text
+    )
+    assert graph.status_code == 200, graph.text
+    assert graph.headers["content-type"].startswith("image/svg+xml")
+    assert "by=day" in found.group(1)
+    assert bobs.status_code == 200
+    assert "engagement-title" not in bobs.text
+    assert "Engagement is off for this account" in off.text
+    assert "Posts and replies" in off.text
+
+
+def _draws_graphs(acct: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``engagement graph`` writes an SVG, a PNG of the asked size, and refuses a .gif."""
+    picture = tmp_path / "alice.svg"
+    drawn = invoke("engagement", "graph", f"@{acct}", "-o", str(picture))
+    assert drawn.exit_code == 0, drawn.output
+    assert picture.read_bytes().lstrip().startswith(b"<?xml")
+    # The look options every graph command has; the default file is named after the
+    # account (its port's colon made safe) and the metric.
+    monkeypatch.chdir(tmp_path)
+    sized = invoke("engagement", "graph", f"@{acct}", "--width", "640", "--scale", "2")
+    assert sized.exit_code == 0, sized.output
+    default = tmp_path / f"{acct.replace(':', '_')}-engagement-interactions.png"
+    assert f"wrote {default.name} (" in sized.stdout
+    assert png_size(default.read_bytes()) == (1280, 1000)
+    wrong = invoke("engagement", "graph", f"@{acct}", "-o", "alice.gif")
+    assert wrong.exit_code == 2
+    assert wrong.stderr.strip() == "error: alice.gif must end in .png or .svg"
+
+
 def test_the_cli_as_a_person_uses_it(
     env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,21 +257,7 @@ def test_the_cli_as_a_person_uses_it(
         assert text.exit_code == 0, text.output
         assert "engagement rate: 3.40% of 200 followers" in text.stdout
         assert "First <b>bold</b> post" in text.stdout
-        picture = tmp_path / "alice.svg"
-        drawn = invoke("engagement", "graph", f"@{alice.acct}", "-o", str(picture))
-        assert drawn.exit_code == 0, drawn.output
-        assert picture.read_bytes().lstrip().startswith(b"<?xml")
-        # The look options every graph command has; the default file is named after the
-        # account (its port's colon made safe) and the metric.
-        monkeypatch.chdir(tmp_path)
-        sized = invoke("engagement", "graph", f"@{alice.acct}", "--width", "640", "--scale", "2")
-        assert sized.exit_code == 0, sized.output
-        default = tmp_path / f"{alice.acct.replace(':', '_')}-engagement-interactions.png"
-        assert f"wrote {default.name} (" in sized.stdout
-        assert png_size(default.read_bytes()) == (1280, 1000)
-        wrong = invoke("engagement", "graph", f"@{alice.acct}", "-o", "alice.gif")
-        assert wrong.exit_code == 2
-        assert wrong.stderr.strip() == "error: alice.gif must end in .png or .svg"
+        _draws_graphs(alice.acct, tmp_path, monkeypatch)
         report = invoke("report", "--period", "7d")
         assert report.exit_code == 0, report.output
         assert "Engagement (posts of the period, counts as last read):" in report.stdout

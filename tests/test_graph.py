@@ -30,6 +30,8 @@ from fedimeter.graphs import (
     render_comparison,
     render_metric,
 )
+from fedimeter.graphs.drawing import renderer_of
+from fedimeter.graphs.engagement import engagement_figure
 from fedimeter.storage.records import SampleRecord
 
 HANDLE = "@alice@example.org"
@@ -359,6 +361,26 @@ def test_a_title_too_wide_for_the_image_breaks_before_its_period() -> None:
         HANDLE, "followers", QUARTER, since=START, until=END, options=GraphOptions(width_px=400)
     )
     assert fig.texts[0].get_text() == "@alice@example.org — followers,\n2026-01-01 to 2026-04-01"
+
+
+def test_a_title_too_wide_even_when_small_also_breaks_after_its_subject() -> None:
+    """At a phone's width a long handle and metric take three lines, none wider than the image."""
+    handle = "@someone.with.a.long.name@social.example.org"
+    fig = engagement_figure(
+        handle,
+        [],
+        "interactions",
+        by="day",
+        since=START,
+        until=END,
+        options=GraphOptions(width_px=400, height_px=360),
+    )
+    title = fig.texts[0]
+    assert title.get_text() == (
+        f"{handle} \u2014\ninteractions received per post a day,\n2026-01-01 to 2026-04-01"
+    )
+    renderer = renderer_of(fig)
+    assert title.get_window_extent(renderer).width <= fig.bbox.width
 
 
 def test_labels_with_dollar_signs_are_not_math() -> None:

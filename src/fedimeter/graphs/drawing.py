@@ -124,7 +124,12 @@ def new_figure(options: GraphOptions, theme: Theme, title: str) -> Figure:
 
 
 def fit_title(fig: Figure) -> None:
-    """Break a title too wide for the figure before its period, then shrink it if need be."""
+    """Fit a title too wide for the figure: break it, then shrink it if need be.
+
+    First before its period (after the last ``, ``); if it is still too wide even at the
+    smallest size, also after its subject (the handle, host or tag before `` — ``). Then
+    the font shrinks to fit, down to ``MIN_TITLE_SIZE``.
+    """
     title = fig.get_suptitle()
     text = fig.texts[-1]
     renderer = renderer_of(fig)
@@ -135,6 +140,10 @@ def fit_title(fig: Figure) -> None:
     if comma:
         text.set_text(f"{head},\n{period}")
     width = text.get_window_extent(renderer).width
+    subject, dash, what = head.partition(" \u2014 ")
+    if width * MIN_TITLE_SIZE / TITLE_SIZE > room and comma and dash:
+        text.set_text(f"{subject} \u2014\n{what},\n{period}")
+        width = text.get_window_extent(renderer).width
     if width > room:
         text.set_fontsize(max(MIN_TITLE_SIZE, TITLE_SIZE * room / width))
 

@@ -20,10 +20,12 @@ from fedimeter.api.deps import get_services
 from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
+from fedimeter.engagement_tracking import engagement_view
 from fedimeter.errors import InvalidInput, NotTracked, RoundInProgress
 from fedimeter.instance_tracking import source_problems
 from fedimeter.overview import Overview
 from fedimeter.reporting import make_report
+from fedimeter.storage.engagement import EngagementStore
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.tags import TagStore
 from fedimeter.tracking import add_accounts, parse_follows_csv, summarise
@@ -35,7 +37,10 @@ if TYPE_CHECKING:
 
     from fedimeter.api.services import Services
     from fedimeter.config import Settings
+    from fedimeter.domain.engagement import BestPost, Bucket
     from fedimeter.domain.overview import AccountRow
+    from fedimeter.engagement_tracking import EngagementView
+    from fedimeter.storage.database import Database
     from fedimeter.storage.records import SampleRecord
 
 __all__ = ["install"]
@@ -283,6 +288,7 @@ async def account_page(
     )
     line = report.accounts[0] if report.accounts else None
     span = _span(since, until)
+    engagement = await _engagement(services.db, account.id, since, until)
     return _render(
         request,
         "account.html",
@@ -302,6 +308,52 @@ async def account_page(
         error=error,
         span=span,
         downloads=_downloads(account.id, span),
+        engagement=engagement,
+    )
+
+
+#: The most best posts an account's page lists.
+BEST_POSTS_SHOWN = 5
+#: Periods up to this many days are drawn a bar a day; longer ones a bar a week.
+DAILY_UP_TO = 62
+
+
+@dataclass(frozen=True)
+class EngagementSection:
+    """What an account's page shows of its engagement, when it was ever on."""
+
+    view: EngagementView
+    span: dict[str, str]
+    graph: dict[str, Any]
+    #: The best posts with their addresses (None: not a plain http(s) URL).
+    best: list[tuple[BestPost, str | None]]
+
+
+async def _engagement(
+    db: Database, account_id: int, since: datetime | None, until: datetime
+) -> EngagementSection | None:
+    """The account's engagement over the page's period, or None when it was never on.
+
+    A period from the start begins where the statuses read begin.
+    """
+    store = EngagementStore(db)
+    state = await store.get(account_id)
+    if state is None:
+        return None
+    start = since or state.covered_since or state.account.added_at
+    if start >= until:
+        start = until - timedelta(days=1)
+    by: Bucket = "day" if (until - start).days <= DAILY_UP_TO else "week"
+    view = await engagement_view(
+        store, account_id, since=start, until=until, by=by, top=BEST_POSTS_SHOWN
+    )
+    span = {"since": start.date().isoformat(), "until": until.date().isoformat()}
+    path = f"/api/v1/accounts/{account_id}/engagement/graph.svg"
+    return EngagementSection(
+        view=view,
+        span=span,
+        graph=_graph_sources(path, {**span, "by": by}),
+        best=[(post, _safe_url(post.url or "")) for post in view.figures.best],
     )
 
 
