@@ -10,7 +10,7 @@ import pytest
 from apihelpers import api, api_settings
 from fedimeter.config import Settings
 from fedimeter.domain.models import InstanceAddress
-from fedimeter.domain.tags import TagDay, TagName, TagReading, parse_tag_name
+from fedimeter.domain.tags import TagDay, TagName, TagReading, TrendingTag, parse_tag_name
 from fedimeter.storage.database import Database
 from fedimeter.storage.tags import TagDayRecord, TagRecord, TagStore
 from fedimeter.web.tagview import DayRow, WeekTotal, day_rows, week_total
@@ -90,6 +90,47 @@ async def test_the_hashtags_page_lists_each_tag_on_each_instance(
     assert page.text.index(f'href="/tags/{other.id}"') < page.text.index(
         f'href="/tags/{social.id}"'
     )
+
+
+async def test_the_hashtags_page_shows_each_recorded_trending_list(
+    db: Database, settings: Settings
+) -> None:
+    """The newest list of each instance, by rank, tracked tags linked, names escaped.
+
+    An instance whose list is recorded but not read yet says so; a search hides the lists.
+    """
+    social, _ = await seed(db)
+    store = TagStore(db)
+    social_id, _ = await store.track_trends(SOCIAL, NOW)
+    await store.track_trends(InstanceAddress("quiet.example"), NOW)
+    older = [TrendingTag(1, "Dogs", TODAY, 1, 1)]
+    await store.store_trends(social_id, NOW - timedelta(days=1), older)
+    newest = [
+        TrendingTag(1, "caturday", TODAY, 320, 120),
+        TrendingTag(2, HOSTILE, TODAY, 1, 1),
+        *(TrendingTag(rank, f"tag{rank}", TODAY, 10, 5) for rank in range(3, 13)),
+    ]
+    await store.store_trends(social_id, NOW, newest)
+    with api(api_settings(settings), clock=lambda: NOW) as http:
+        page = http.get("/tags").text
+        searched = http.get("/tags", params={"q": "catur"}).text
+    assert 'id="trending-title">Trending</h2>' in page
+    lists = re.findall(r'<ol class="trending-list">(.*?)</ol>', page, re.DOTALL)
+    assert len(lists) == 1
+    items = [
+        " ".join(re.sub(r"<[^>]+>", " ", i).split())
+        for i in re.findall(r"<li>(.*?)</li>", lists[0], re.DOTALL)
+    ]
+    assert items[0] == "#caturday 320 uses, 120 accounts"
+    assert items[1] == "#&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; 1 use, 1 account"
+    assert len(items) == 10  # of 12: the API has them all
+    assert "#Dogs" not in page  # an older list
+    assert f'<a href="/tags/{social.id}">#caturday</a>' in lists[0]  # tracked there: linked
+    assert "<script>alert" not in page
+    assert 'social.example <span class="muted">(2026-03-09 15:00 UTC)</span>' in page
+    assert "quiet.example" in page
+    assert "Nothing recorded yet: the next round reads it." in page
+    assert "trending-title" not in searched
 
 
 async def test_the_navigation_links_to_the_hashtags(db: Database, settings: Settings) -> None:

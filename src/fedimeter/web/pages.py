@@ -20,6 +20,7 @@ from fedimeter.api.deps import get_services
 from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
+from fedimeter.domain.tags import tag_key
 from fedimeter.engagement_tracking import engagement_view
 from fedimeter.errors import InvalidInput, NotTracked, RoundInProgress
 from fedimeter.instance_tracking import source_problems
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from fedimeter.engagement_tracking import EngagementView
     from fedimeter.storage.database import Database
     from fedimeter.storage.records import SampleRecord
+    from fedimeter.storage.tags import TagRecord, TrendRecord
 
 __all__ = ["install"]
 
@@ -575,6 +577,7 @@ async def tags_page(request: Request, *, q: Annotated[str, Query(max_length=200)
     recent = await store.histories(
         [row[0].id for row in latest], today - timedelta(days=WEEK_DAYS), today
     )
+    trending = [] if needle else await _trending(store, await store.tracked())
     return _render(
         request,
         "tags.html",
@@ -582,7 +585,41 @@ async def tags_page(request: Request, *, q: Annotated[str, Query(max_length=200)
         lines=tag_lines(latest, recent, today),
         query={"q": q},
         week_days=WEEK_DAYS,
+        trending=trending,
+        trending_shown=TRENDING_SHOWN,
     )
+
+
+#: The most tags of an instance's trending list the hashtags page shows (the API has all).
+TRENDING_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class TrendingList:
+    """An instance's newest recorded trending list, and which of its tags are tracked there."""
+
+    instance_id: int
+    host: str
+    taken_at: datetime | None
+    #: Each tag, and the id of its tracked page on that instance (None: not tracked).
+    tags: list[tuple[TrendRecord, int | None]]
+
+
+async def _trending(store: TagStore, tracked: Sequence[TagRecord]) -> list[TrendingList]:
+    """The newest trending list of every instance whose trends are recorded, by host."""
+    pages = {(t.instance_id, t.key): t.id for t in tracked}
+    lists = []
+    for instance_id, host, _ in await store.trend_instances():
+        newest = await store.latest_trends(instance_id)
+        lists.append(
+            TrendingList(
+                instance_id,
+                host,
+                newest[0].taken_at if newest else None,
+                [(t, pages.get((instance_id, tag_key(t.name)))) for t in newest],
+            )
+        )
+    return lists
 
 
 @router.get("/tags/{tag_id}", response_class=HTMLResponse)
