@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.database import Database
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.repository import Repository
+from fedimeter.storage.tags import TagStore
+from fedimeter.tag_tracking import add_tags, add_trends
 from peers import free_port
 from simhelpers import sim_client, track
 from test_engagement_rounds import turn_on
@@ -138,8 +140,26 @@ async def _history(url: str, world: SimFediverse, instance_url: str) -> int:
             store = InstanceStore(db)
             [added] = await add_instances(store, client, [instance_url], default_scheme="http")
             assert added.instance is not None
+            # A hashtag tracked on the big instance, and its trending list recorded.
+            big = world.instance("big")
+            big.trending_tags = ["caturday", "fediverse", "photography"]
+            tags = TagStore(db)
+
+            def now() -> datetime:
+                return world.now
+
+            [tagged] = await add_tags(
+                tags, client, ["caturday"], [instance_url], default_scheme="http"
+            )
+            assert tagged.error is None, tagged.error
+            [trends] = await add_trends(
+                tags, client, [instance_url], default_scheme="http", clock=now
+            )
+            assert trends.error is None, trends.error
             for day in range(DAYS):
                 world.advance(days=1)
+                big.tag_uses("caturday", uses=40 + (day * 13) % 30, accounts=20 + day % 9)
+                big.tag_uses("fediverse", uses=25, accounts=12)
                 alice.add_status(
                     f"Day {day + 1}: <b>news</b> from the big town",
                     created_at=world.now - 3 * HOUR,
@@ -257,6 +277,8 @@ def test_every_page_loads_cleanly_in_every_look(browser: Browser, served: Served
         "accounts": "/",
         "account": "/accounts/1",
         "instances": "/instances",
+        "tags": "/tags",
+        "tag": "/tags/1?period=30d",
         "instance": f"/instances/{served.instance_id}?period=all",
         "rounds": "/runs",
         "add": "/manage",

@@ -211,6 +211,19 @@ async def test_a_tag_not_read_today_says_which_day_its_figures_are(
     assert "its page on" not in html  # the server gave no URL
 
 
+async def test_a_tag_not_read_lately_shows_the_period_up_to_its_last_day(
+    db: Database, settings: Settings
+) -> None:
+    """As an account's page ends at its newest sample: 7 days up to the 7th, not today."""
+    _, other = await seed(db)
+    with api(api_settings(settings), clock=lambda: NOW) as http:
+        html = http.get(f"/tags/{other.id}", params={"period": "7d"}).text
+    days = re.findall(r"<tr[^>]*>\s*<th[^>]*>(\d{4}-\d\d-\d\d)</th>", html)
+    assert days[0] == "2026-03-07"  # the newest day read, not the 9th
+    assert days[-1] == "2026-02-28"
+    assert "2026-02-28 to 2026-03-07" in html
+
+
 async def test_remote_text_on_the_hashtag_pages_is_escaped(
     db: Database, settings: Settings
 ) -> None:

@@ -641,7 +641,13 @@ async def tag_page(
     if not found:
         return _missing(request, "hashtag", tag_id)
     tag, done, going = found[0]
-    chosen, since, until, error = _period(period, start, end, services.clock())
+    # Like an account's page, the period ends at the newest figures: a tag not read for a
+    # while shows its last days, not empty ones (the page says when it was read).
+    newest = services.clock()
+    last = max((r.day for r in (done, going) if r is not None), default=None)
+    if last is not None and last < newest.date():
+        newest = datetime.combine(last, time.max, tzinfo=UTC)
+    chosen, since, until, error = _period(period, start, end, newest)
     days = await store.history(tag.id, None if since is None else since.date(), until.date())
     first = since.date() if since is not None else (days[0].day if days else until.date())
     span = {"since": first.isoformat(), "until": until.date().isoformat()}
