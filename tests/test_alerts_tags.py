@@ -133,6 +133,9 @@ def test_a_tag_rule_reads_like_any_other() -> None:
             "#caturday on https://FOSStodon.org/",
             "Example.Social",
             "\uff03Café",
+            "localhost",  # a bare word is a tag: a host without a dot needs its port or scheme
+            "localhost:3000",
+            "https://localhost",
         ],
     )
     assert picked.metric == "accounts"
@@ -143,6 +146,9 @@ def test_a_tag_rule_reads_like_any_other() -> None:
         "caturday@fosstodon.org",
         "example.social",
         "#cafe",
+        "#localhost",
+        "localhost:3000",
+        "localhost",
     )
 
 
