@@ -61,6 +61,17 @@ def test_database_urls_get_the_async_driver(url: str, expected: str) -> None:
     assert load_settings(database_url=url).database_url == expected
 
 
+def test_a_sqlite_path_in_the_home_folder_is_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~/`` is the home folder (not a folder named ``~``); a query is kept."""
+    monkeypatch.setenv("HOME", "/home/someone")
+    expanded = load_settings(database_url="sqlite:///~/fm/f.sqlite3").database_url
+    assert expanded == "sqlite+aiosqlite:////home/someone/fm/f.sqlite3"
+    with_query = load_settings(database_url="sqlite:///~/f.sqlite3?timeout=5").database_url
+    assert with_query == "sqlite+aiosqlite:////home/someone/f.sqlite3?timeout=5"
+    relative = load_settings(database_url="sqlite:///data/~x.sqlite3").database_url
+    assert relative == "sqlite+aiosqlite:///data/~x.sqlite3"
+
+
 def test_an_unsupported_database_is_a_config_error() -> None:
     """A MySQL URL is refused with a message naming what works."""
     with pytest.raises(ConfigError, match="use sqlite:///PATH or postgresql://"):

@@ -62,6 +62,8 @@ def default_database_url() -> str:
 def normalise_database_url(url: str) -> str:
     """Give a database URL the async driver fedimeter uses; refuse schemes it cannot use.
 
+    A SQLite path that starts with ``~/`` is in the home folder.
+
     Raises:
         ValueError: the scheme is neither SQLite nor PostgreSQL.
     """
@@ -73,6 +75,10 @@ def normalise_database_url(url: str) -> str:
         )
     base = scheme.split("+", 1)[0].lower()
     if base == "sqlite":
+        # sqlite:///~/f.sqlite3 is a file in the home folder, as a person writing it means.
+        if rest.startswith(("/~/", "/~?")) or rest == "/~":
+            path, query, params = rest[1:].partition("?")
+            rest = "/" + str(Path(path).expanduser()) + query + params
         return f"sqlite+aiosqlite://{rest}"
     if base in {"postgresql", "postgres"}:
         return f"postgresql+asyncpg://{rest}"
