@@ -9,7 +9,18 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from fedimeter.domain.models import AccountState, Handle, ResolvedAccount, ServerInfo
 from fedimeter.errors import AlreadyTracked, NotTracked, RoundInProgress
@@ -25,7 +36,13 @@ from fedimeter.storage.records import (
     RunRecord,
     SampleRecord,
 )
-from fedimeter.storage.tables import account_samples, accounts, instances, run_failures, runs
+from fedimeter.storage.tables import (
+    account_samples,
+    accounts,
+    instances,
+    run_failures,
+    runs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Iterable, Sequence
@@ -42,6 +59,30 @@ __all__ = ["Repository"]
 _ROUND_LOCK = 0x666D7275  # advisory lock key serialising round start on PostgreSQL
 #: Rounds that ended before measuring every account: the next round measures only the rest.
 _RESUMABLE = frozenset({"interrupted", "failed"})
+#: Statements a round runs once a batch, built once: building one (its 50 ids coerced one
+#: by one, its cache key) cost more than running it.
+_CLEAR_FAILURES = (
+    update(accounts)
+    .where(
+        accounts.c.id.in_(bindparam("ids", expanding=True)),
+        or_(accounts.c.consecutive_failures != 0, accounts.c.last_error.is_not(None)),
+    )
+    .values(last_error=None, last_error_code=None, last_error_at=None, consecutive_failures=0)
+)
+_PROGRESS_FIELDS = tuple(f.name for f in dataclasses.fields(RunProgress))
+_SAVE_PROGRESS = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"))
+    .values(
+        heartbeat_at=bindparam("heartbeat_at"),
+        **{name: bindparam(name) for name in _PROGRESS_FIELDS},
+    )
+)
+
+
+def _progress(progress: RunProgress) -> dict[str, object]:
+    return {name: getattr(progress, name) for name in _PROGRESS_FIELDS}
+
 
 _ACCOUNT_COLUMNS = (
     accounts,
@@ -686,9 +727,7 @@ class Repository:
                 conn, run_id, samples=samples, failures=failures, state_changes=state_changes
             )
             await conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(heartbeat_at=now, **dataclasses.asdict(progress))
+                _SAVE_PROGRESS, {"run_id": run_id, "heartbeat_at": now, **_progress(progress)}
             )
 
     async def write_results_in(
@@ -718,19 +757,7 @@ class Repository:
                 ],
             )
             # Only the accounts that were failing have anything to clear: no write for others.
-            await conn.execute(
-                update(accounts)
-                .where(
-                    accounts.c.id.in_([s.account_id for s in samples]),
-                    or_(accounts.c.consecutive_failures != 0, accounts.c.last_error.is_not(None)),
-                )
-                .values(
-                    last_error=None,
-                    last_error_code=None,
-                    last_error_at=None,
-                    consecutive_failures=0,
-                )
-            )
+            await conn.execute(_CLEAR_FAILURES, {"ids": [s.account_id for s in samples]})
         for failure in failures:
             await conn.execute(
                 insert_ignore(self.db.dialect, run_failures).values(
