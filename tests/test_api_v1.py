@@ -126,14 +126,48 @@ def test_list_pages_through_accounts_by_handle(settings: Settings, world: SimFed
 def _run_round(http: object) -> dict[str, object]:
     """Start a round through the API and wait for it to end."""
     post = getattr(http, "post")  # noqa: B009 - keeps the helper free of test-client types
-    get = getattr(http, "get")  # noqa: B009
     run = post("/api/v1/runs").json()
+    return _wait_for_round(http, run["id"])
+
+
+def _wait_for_round(http: object, run_id: int) -> dict[str, object]:
+    """Wait until round ``run_id`` is no longer running; what it became."""
+    get = getattr(http, "get")  # noqa: B009
     for _ in range(500):
-        current = get(f"/api/v1/runs/{run['id']}").json()
+        current = get(f"/api/v1/runs/{run_id}").json()
         if current["status"] != "running":
             return dict(current)
         time.sleep(0.01)
     raise AssertionError("the round did not finish")
+
+
+def test_a_round_asked_for_while_the_last_one_checks_its_alerts_is_a_new_one(
+    settings: Settings, world: SimFediverse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last round is recorded finished, its alerts still being checked: a new one starts.
+
+    Answering with the finished round (it was still the manager's task) skipped a day's
+    samples when a script started a round as soon as the last one showed finished.
+    """
+    checking = asyncio.Event()
+
+    async def slow_alerts(*_args: object, **_kwargs: object) -> None:
+        checking.set()
+        await asyncio.sleep(0.5)
+
+    monkeypatch.setattr("fedimeter.rounds.alerts_after_round", slow_alerts)
+    with api(api_settings(settings), clock=lambda: world.now) as http:
+        account = http.post("/api/v1/accounts", json={"handle": acct(world, "bob")}).json()
+        first = _run_round(http)
+        world.advance(days=1)
+        second = http.post("/api/v1/runs").json()
+        assert checking.is_set()
+        assert second["id"] == int(str(first["id"])) + 1
+        done = _wait_for_round(http, second["id"])
+        samples = http.get(f"/api/v1/accounts/{account['id']}/samples").json()["samples"]
+    assert (first["status"], done["status"]) == ("finished", "finished")
+    assert done["accounts_measured"] == 1
+    assert len(samples) == 2
 
 
 def test_account_detail_gives_1_7_30_day_changes(settings: Settings, world: SimFediverse) -> None:

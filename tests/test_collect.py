@@ -419,9 +419,13 @@ async def test_a_slow_host_does_not_hold_up_the_others(
 async def test_a_host_past_its_deadline_gets_a_reason_and_the_round_ends(
     repo: Repository, settings: Settings
 ) -> None:
-    """A host that hangs is cut off at host_deadline; its accounts say so; others are measured."""
+    """A host that hangs is cut off at host_deadline; its accounts say so; others are measured.
+
+    3 s: long enough for the other host's one request on a machine busy with the whole suite
+    (1 s was not, once, on PostgreSQL), far shorter than the 30 s read timeout.
+    """
     bounded = settings.model_copy(
-        update={"host_deadline": 1.0, "read_timeout": 30.0, "request_deadline": 30.0}
+        update={"host_deadline": 3.0, "read_timeout": 30.0, "request_deadline": 30.0}
     )
     world = SimFediverse(seed=15)
     stuck = world.add_instance("stuck", version="4.3.0", rate_limit=None)
@@ -434,13 +438,13 @@ async def test_a_host_past_its_deadline_gets_a_reason_and_the_round_ends(
         started = asyncio.get_running_loop().time()
         result = await collect_round(repo, client, bounded, clock=lambda: world.now)
         elapsed = asyncio.get_running_loop().time() - started
-    assert elapsed < 5
-    assert result.run.accounts_measured == 2
     assert {f.handle.username: f.code for f in result.failures} == {
         "v0": "deadline",
         "v1": "deadline",
-    }
-    assert "host deadline of 1 s" in result.failures[0].reason
+    }, [(f.handle.username, f.reason) for f in result.failures]
+    assert result.run.accounts_measured == 2
+    assert "host deadline of 3 s" in result.failures[0].reason
+    assert elapsed < 15  # the deadline ended the round, not the read timeout
 
 
 class _FailingWrites(Repository):

@@ -50,6 +50,8 @@ class RoundManager:
         self._task: asyncio.Task[RoundResult] | None = None
         self._started: asyncio.Future[RunRecord] | None = None
         self._stop = asyncio.Event()
+        #: The running task's round has ended (what is left: alerts, retention).
+        self._collected = False
 
     @property
     def running(self) -> bool:
@@ -59,6 +61,9 @@ class RoundManager:
     async def start(self) -> RunRecord:
         """Start a round in the background, or return the one already running.
 
+        A round recorded as ended whose task is still busy (its last queries, alerts,
+        retention) is no longer running: it is waited for, and a new round started.
+
         Returns:
             The run as recorded when it started (a round running in another process is
             returned as the database shows it).
@@ -66,9 +71,22 @@ class RoundManager:
         Raises:
             StorageError: the database refused.
         """
+        while self.running:
+            assert self._task is not None  # noqa: S101 - running
+            assert self._started is not None  # noqa: S101 - set together with the task
+            if not self._collected:
+                try:
+                    run = await asyncio.shield(self._started)
+                except RoundInProgress:
+                    break  # running in another process: answered below
+                if (await self.repo.get_run(run.id)).status == "running":
+                    return run
+            # Its round has ended; what is left must not be taken for a round running.
+            await asyncio.wait([self._task])
         if not self.running:
             loop = asyncio.get_running_loop()
             started: asyncio.Future[RunRecord] = loop.create_future()
+            self._collected = False
             self._started = started
             self._task = asyncio.create_task(self._round(started), name="fedimeter-round")
         assert self._started is not None  # noqa: S101 - set together with the task
@@ -126,6 +144,8 @@ class RoundManager:
             else:
                 log.error("round failed: %s", exc)  # noqa: TRY400 - the message is the point
             raise
+        finally:
+            self._collected = True
         run = result.run
         log.info(
             "round %d %s: %d measured, %d failed, %d requests",
