@@ -234,9 +234,12 @@ class Watched:
             self.problems.append(f"console {message.type}: {message.text}")
 
     def _failed(self, request: Any) -> None:
-        # Chromium fetches the icon after the page has loaded, and a navigation right after
-        # cancels it (net::ERR_ABORTED): not a failure of the page.
-        if request.url.endswith("/favicon.svg") and "ERR_ABORTED" in (request.failure or ""):
+        # Chromium cancels what it no longer needs (net::ERR_ABORTED): the icon fetched after
+        # the page has loaded when a navigation follows, a <picture>'s other source that its
+        # preload scanner began before the media queries chose. Not a failure of the page:
+        # ``open`` checks that every image shown did load.
+        aborted = "ERR_ABORTED" in (request.failure or "")
+        if aborted and (request.url.endswith("/favicon.svg") or request.resource_type == "image"):
             return
         self.problems.append(f"failed: {request.url} ({request.failure})")
 
@@ -245,8 +248,13 @@ class Watched:
             self.problems.append(f"{response.status}: {response.url}")
 
     def open(self, url: str) -> None:
-        """Go to ``url`` and wait until the network is quiet."""
+        """Go to ``url``, wait until the network is quiet; every image shown must have loaded."""
         self.page.goto(url, wait_until="networkidle")
+        broken = self.page.evaluate(
+            "Array.from(document.images)"
+            ".filter(i => !i.complete || i.naturalWidth === 0).map(i => i.currentSrc || i.src)"
+        )
+        self.problems += [f"image not shown: {src}" for src in broken]
 
     def follow(self, selector: str) -> None:
         """Click what ``selector`` finds and wait until the next page's network is quiet.
@@ -293,6 +301,15 @@ def test_every_page_loads_cleanly_in_every_look(browser: Browser, served: Served
             assert watched.problems == [], (scheme, size, watched.problems)
             watched.page.close()
     assert len(list(shots.glob("*.png"))) == len(pages) * 4
+
+
+def test_a_page_whose_image_did_not_load_is_a_problem(browser: Browser) -> None:
+    """What ``Watched.open`` checks instead of counting the browser's own cancellations."""
+    watched = Watched(browser.new_page())
+    broken = "data:image/png;base64,AAAA"
+    watched.open(f"data:text/html,<img src='{broken}' alt='a graph'>")
+    assert watched.problems == [f"image not shown: {broken}"]
+    watched.page.close()
 
 
 def test_the_chart_draws_each_sample_and_follows_the_period(
