@@ -577,7 +577,8 @@ async def tags_page(request: Request, *, q: Annotated[str, Query(max_length=200)
     recent = await store.histories(
         [row[0].id for row in latest], today - timedelta(days=WEEK_DAYS), today
     )
-    trending = [] if needle else await _trending(store, await store.tracked())
+    # Unfiltered without a search: ``latest`` holds every tracked tag already.
+    trending = [] if needle else await _trending(store, [row[0] for row in latest])
     return _render(
         request,
         "tags.html",
