@@ -697,14 +697,26 @@ def _as_nobody() -> list[str]:
         )
     for prefix in candidates:
         tried = subprocess.run(
-            [*prefix, sys.executable, "-c", "import fedimeter, os; print(os.geteuid())"],
+            [*prefix, sys.executable, "-c", _NOBODY_PROBE],
             capture_output=True,
             text=True,
             check=False,
         )
         if tried.returncode == 0 and tried.stdout.strip() == str(pwd.getpwnam("nobody").pw_uid):
             return prefix
-    pytest.skip("cannot run this Python as nobody (runuser, setpriv)")
+    pytest.skip(
+        "cannot run this Python and this checkout as nobody (runuser, setpriv): a checkout in"
+        " a private folder (mktemp -d makes them 0700) hides fedimeter's migrations from it"
+    )
+
+
+#: What running fedimeter as ``nobody`` needs: the package, and its migrations folder, which
+#: Alembic checks with access(2) (the capability kept by setpriv does not count there).
+_NOBODY_PROBE = (
+    "import os, fedimeter.storage.database as d; from pathlib import Path; "
+    "m = Path(d.__file__).parent / 'migrations'; "
+    "assert os.access(m, os.R_OK | os.X_OK), m; print(os.geteuid())"
+)
 
 
 @pytest.fixture
