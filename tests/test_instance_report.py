@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from fedimeter.domain.instance_report import InstanceLine, instance_line
+from fedimeter.domain.instance_report import InstanceLine, WeekFigures, instance_line
 from fedimeter.domain.report import Report, build_report
 from fedimeter.domain.report_html import render_html
-from fedimeter.domain.report_render import render_json, render_markdown, render_text
+from fedimeter.domain.report_render import render_json, render_markdown, render_text, week_note
 
 SINCE = datetime(2026, 3, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 8, tzinfo=UTC)
@@ -172,3 +172,9 @@ def test_markdown_json_and_html_carry_the_instances() -> None:
     page = render_html(report)
     assert "<h2>Instances</h2>" in page
     assert "650 posts, 75 logins, 4 registrations" in page
+
+
+def test_a_week_of_one_login_is_written_in_the_singular() -> None:
+    """``1 post, 1 login, 0 registrations``: the counts of a quiet week read as English."""
+    week = WeekFigures(date(2026, 3, 2), 1, 1, 0)
+    assert week_note(week) == "1 post, 1 login, 0 registrations in the week from 2026-03-02"

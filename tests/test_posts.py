@@ -49,6 +49,18 @@ def test_post_text_removes_the_at_before_handles_only() -> None:
     )
 
 
+def test_post_text_removes_the_sign_of_hashtags_only() -> None:
+    """Hashtags lose their # (posting one adds a use of it); fragments and numbers keep theirs."""
+    text = (
+        "Hashtags:\n  #caturday on mastodon.social: 445 uses, \uff03FediTips too\n"
+        "  see https://example.org/page#top, issue #12 (#1 of 3), C#, (#tag)\n"
+    )
+    assert post_text(text) == (
+        "Hashtags:\n  caturday on mastodon.social: 445 uses, FediTips too\n"
+        "  see https://example.org/page#top, issue #12 (#1 of 3), C#, (tag)"
+    )
+
+
 def test_a_text_that_fits_is_one_post_unchanged() -> None:
     """No numbering on a single post."""
     assert split_thread("short report\n\nTotal: 1", 500) == ["short report\n\nTotal: 1"]

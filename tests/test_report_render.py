@@ -139,6 +139,17 @@ def test_text_shows_falls_with_a_minus_and_big_numbers_with_separators() -> None
     assert "Total: 1 account, 1,222,222 (-12,345) followers\n" in text
 
 
+def test_text_writes_one_of_a_thing_in_the_singular() -> None:
+    """1 follower, 1 post, (+1) follower: never ``1 followers``."""
+    history = AccountHistory(
+        "one@example.org",
+        [sample(day(3, 1), 0, 1, 0, None), sample(day(3, 31), 1, 1, 1, date(2026, 3, 31))],
+    )
+    text = render_text(build_report([history], since=SINCE, until=UNTIL, now=NOW))
+    assert "@one@example.org: 1 (+1) follower, 1 following, 1 (+1) post\n" in text
+    assert "Total: 1 account, 1 (+1) follower\n" in text
+
+
 def test_markdown() -> None:
     """A table with escaped names, empty cells for unknowns, then the silent list."""
     assert render_markdown(fixed_report()) == (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -51,8 +50,6 @@ _ELLIPSIS = "\u2026"
 #: The most alerts a webhook's text lists one by one.
 TEXT_LINES = 100
 _SUBJECT_LIMIT = 180
-#: A ``#`` that Mastodon would read as a hashtag's: not after a letter, digit, ``/`` or ``)``.
-_HASHTAG_SIGN = re.compile(r"(?<![\w/)])[#\uff03](?=\w)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +109,7 @@ def post_line(text: str) -> str:
     Posting ``#caturday`` would add a use of the very tag being measured, and put every
     alert about it in the tag's public timeline.
     """
-    return post_text(_HASHTAG_SIGN.sub("", text))
+    return post_text(text)
 
 
 def _heading(count: int) -> str:

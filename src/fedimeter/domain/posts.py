@@ -4,8 +4,9 @@ Mastodon counts a status in code points, except that every ``http(s)://`` URL co
 characters whatever its length, and a mention ``@user@domain`` counts as ``@user`` (the
 server's ``StatusLengthValidator``). ``post_text`` turns a text report into something safe to
 post: handles lose their leading ``@``, so a report never mentions (and notifies) the accounts
-it is about. ``split_thread`` cuts a text that is too long into numbered parts on line
-boundaries, keeping an account's indented follow-up lines with it.
+it is about, and hashtags their ``#``, so a report never adds a use of the tags it measures.
+``split_thread`` cuts a text that is too long into numbered parts on line boundaries, keeping
+an account's indented follow-up lines with it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ _COUNTED = re.compile(
 )
 # A handle at the start of a line or after a space: ``@user@domain`` (the report's style).
 _HANDLE = re.compile(r"(?<![\w/@])@(?=[\w.-]+@[\w.-]+\w)")
+#: A ``#`` that Mastodon would read as a hashtag's: not after a letter, digit, ``/`` or ``)``
+#: (so a URL's fragment stays), before a word with a letter in it (``#12`` is no hashtag);
+#: the full-width sign too.
+_HASHTAG_SIGN = re.compile(r"(?<![\w/)])[#\uff03](?=\w*[^\W\d])")
 
 
 def mastodon_length(text: str) -> int:
@@ -50,12 +55,14 @@ def _shortened(match: re.Match[str]) -> str:
 
 
 def post_text(report_text: str) -> str:
-    """A text report fit to post: ``@user@domain`` becomes ``user@domain``.
+    """A text fit to post: ``@user@domain`` becomes ``user@domain``, ``#caturday`` ``caturday``.
 
     Posting ``@alice@example.org`` would mention Alice, who would be notified of every report;
     without the ``@`` the handle is plain text to Mastodon and still reads as a handle.
+    Posting ``#caturday`` would add a use of the very tag being measured and put the post in
+    the tag's public timeline; without the ``#`` it is a word.
     """
-    return _HANDLE.sub("", report_text).rstrip("\n")
+    return _HASHTAG_SIGN.sub("", _HANDLE.sub("", report_text)).rstrip("\n")
 
 
 def split_thread(text: str, limit: int = DEFAULT_MAX_CHARACTERS) -> list[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from fedimeter.domain.engagement_report import engagement_html
 from fedimeter.domain.report_render import (
+    counted,
     format_count,
     format_day,
     format_minute,
@@ -369,7 +370,7 @@ def _summary(report: Report) -> str:
     change = _delta(report.total_followers_change, None)
     return (
         f'<p class="total"><strong>Total:</strong> {count} account{"" if count == 1 else "s"},'
-        f" {format_count(report.total_followers)} followers{' ' if change else ''}{change}"
+        f" {counted(report.total_followers, 'followers')}{' ' if change else ''}{change}"
         f"{shown_note(report)}.</p>"
     )
 

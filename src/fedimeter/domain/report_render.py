@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CSV_COLUMNS",
     "JSONValue",
+    "counted",
     "csv_safe",
     "escape_markdown",
     "format_count",
@@ -124,6 +125,12 @@ def format_count(value: int) -> str:
     return f"{value:,}"
 
 
+def counted(value: int, nouns: str) -> str:
+    """``1 post``, ``1,234 posts``: a plural noun in ``s`` (or ``following``) fit to the count."""
+    noun = nouns[:-1] if value == 1 and nouns.endswith("s") else nouns
+    return f"{format_count(value)} {noun}"
+
+
 def format_signed(value: int) -> str:
     """``+56``, ``-3``, ``0``."""
     return f"{value:+,}" if value else "0"
@@ -152,10 +159,13 @@ def shown_note(report: Report) -> str:
 
 def _totals(report: Report) -> str:
     """``3 accounts, 1,234 (+56) followers``."""
-    accounts = f"{report.account_count} account{'' if report.account_count == 1 else 's'}"
     change = report.total_followers_change
     moved = f" ({format_signed(change)})" if change else ""
-    return f"{accounts}, {format_count(report.total_followers)}{moved} followers"
+    followers = "follower" if report.total_followers == 1 else "followers"
+    return (
+        f"{counted(report.account_count, 'accounts')},"
+        f" {format_count(report.total_followers)}{moved} {followers}"
+    )
 
 
 def silence_note(line: AccountLine) -> str:
@@ -172,11 +182,12 @@ def silence_note(line: AccountLine) -> str:
 def _text_count(movement: Movement, noun: str, *, with_percent: bool = False) -> str:
     """``1,234 (+56, +4.7%) followers``; the parenthesis only when the count changed."""
     if not movement.change:
-        return f"{format_count(movement.current)} {noun}"
+        return counted(movement.current, noun)
     parts = [format_signed(movement.change)]
     if with_percent and movement.percent is not None:
         parts.append(format_percent(movement.percent))
-    return f"{format_count(movement.current)} ({', '.join(parts)}) {noun}"
+    number, _, noun = counted(movement.current, noun).partition(" ")
+    return f"{number} ({', '.join(parts)}) {noun}"
 
 
 def _text_lines(line: AccountLine) -> list[str]:
@@ -207,8 +218,8 @@ def software_label(line: InstanceLine) -> str:
 def week_note(week: WeekFigures) -> str:
     """``5,000 posts, 400 logins, 12 registrations in the week from 2026-11-16``."""
     return (
-        f"{format_count(week.statuses)} posts, {format_count(week.logins)} logins,"
-        f" {format_count(week.registrations)} registrations"
+        f"{counted(week.statuses, 'posts')}, {counted(week.logins, 'logins')},"
+        f" {counted(week.registrations, 'registrations')}"
         f" in the week from {format_day(week.week_start)}"
     )
 
@@ -248,7 +259,7 @@ def tag_notes(line: TagLine) -> list[str]:
     if line.uses is None:
         notes.append("no day known")
     else:
-        uses = f"{format_count(line.uses)} uses over {_days(line.days_known)}"
+        uses = f"{counted(line.uses, 'uses')} over {_days(line.days_known)}"
         if line.change is not None and line.before is not None:
             percent = "" if line.percent is None else f", {format_percent(line.percent)}"
             uses += (
