@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from apihelpers import REMOTE, api, api_settings
 from fedimeter.config import Settings
@@ -18,6 +19,7 @@ from fedimeter.storage.database import Database
 from fedimeter.storage.instances import InstanceStore
 from fedimeter.storage.records import NewSample, RunProgress
 from fedimeter.storage.repository import Repository
+from fedimeter.storage.tables import accounts
 from simhelpers import sim_client
 
 NOW = datetime(2026, 3, 31, 3, 0, 30, tzinfo=UTC)
@@ -219,6 +221,12 @@ async def test_an_accounts_page_charts_the_chosen_period(
         assert "Dates are written 2026-03-01." in bad.text
         backwards = http.get("/accounts/1", params={"from": "2026-03-25", "to": "2026-03-20"})
         assert "The start is after the end." in backwards.text
+        for far in ({"from": "0001-01-01", "to": "0001-01-02"}, {"to": "9999-12-31"}):
+            # Before anything was measured, or where a period's last moment leaves the
+            # calendar: said, not a server error.
+            refused = http.get("/accounts/1", params=far)
+            assert refused.status_code == 422, far
+            assert "Dates run from 1970-01-01 to 2999-12-31." in refused.text
         links = month.text
         assert (
             "/api/v1/accounts/1/samples?since=2026-03-01&amp;until=2026-03-31&amp;format=csv"
@@ -228,6 +236,24 @@ async def test_an_accounts_page_charts_the_chosen_period(
         missing = http.get("/accounts/999")
         assert missing.status_code == 404
         assert "No tracked account has the id 999." in missing.text
+
+
+async def test_all_of_an_account_added_after_its_newest_sample(
+    repo: Repository, settings: Settings
+) -> None:
+    """Samples older than the account's tracking show from the first one, not as an error.
+
+    A database can hold them: imported, restored, or the demo's simulated clock.
+    """
+    await _seed(repo, n=1)
+    async with repo.db.connect() as conn:
+        await conn.execute(update(accounts).values(added_at=NOW + 300 * DAY))
+        await conn.commit()
+    with api(_settings(settings), clock=lambda: NOW + 300 * DAY) as http:
+        page = http.get("/accounts/1?period=all")
+    assert page.status_code == 200
+    assert len(_chart(page.text)["t"]) == 31
+    assert "+60" in page.text  # the report covers the samples: 100 -> 160
 
 
 def _csrf(html: str) -> str:

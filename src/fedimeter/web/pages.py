@@ -256,6 +256,11 @@ PERIOD_CHOICES: tuple[tuple[str, int | None], ...] = (
 )
 #: Their links: name, query.
 PERIOD_LINKS = [(name, f"?period={name}") for name, _ in PERIOD_CHOICES]
+#: The days a custom period may cover: nothing was measured before, and the arithmetic of
+#: a period (a period as long before it, its last moment) must stay inside Python's dates.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+_DAYS_SHOWN = f"Dates run from {FIRST_DAY} to {LAST_DAY}."
 METRIC_NAMES = (("followers", "Followers"), ("following", "Following"), ("statuses", "Posts"))
 
 
@@ -283,7 +288,7 @@ async def account_page(
     samples = await services.repo.samples(account.id, since, until)
     report = await make_report(
         services.repo,
-        since=since if since is not None else account.added_at,
+        since=_report_start(since, account.added_at, samples, until),
         until=until,
         now=services.clock(),
         accounts=[account],
@@ -359,6 +364,24 @@ async def _engagement(
     )
 
 
+def _report_start(
+    since: datetime | None,
+    added_at: datetime,
+    samples: Sequence[SampleRecord],
+    until: datetime,
+) -> datetime:
+    """Where an account page's report starts: the period's start, or the first sample for all.
+
+    For "all" it is the first sample, or when tracking began if that is earlier; and always
+    before ``until``: an account can be added after its newest sample was taken (samples
+    imported, or taken on a simulated clock).
+    """
+    start = since
+    if start is None:
+        start = min(added_at, samples[0].taken_at) if samples else added_at
+    return start if start < until else until - timedelta(days=1)
+
+
 def _period(
     period: str, start: str, end: str, newest: datetime
 ) -> tuple[str, datetime | None, datetime, str | None]:
@@ -369,6 +392,8 @@ def _period(
             last = date.fromisoformat(end) if end else newest.date()
         except ValueError:
             return "30d", newest - timedelta(days=30), newest, "Dates are written 2026-03-01."
+        if not all(FIRST_DAY <= day <= LAST_DAY for day in (first or last, last)):
+            return "30d", newest - timedelta(days=30), newest, _DAYS_SHOWN
         if first is not None and first > last:
             return "30d", newest - timedelta(days=30), newest, "The start is after the end."
         since = None if first is None else datetime.combine(first, time.min, tzinfo=UTC)
