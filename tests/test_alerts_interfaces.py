@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -85,7 +86,10 @@ def fire_one(settings: Settings, *, today: bool = False, **values: object) -> No
 
 
 def test_collect_checks_alerts_after_the_round(
-    env: Path, world: SimFediverse, monkeypatch: pytest.MonkeyPatch
+    env: Path,
+    world: SimFediverse,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Alice loses 10 % between two collects: the second says so and sends it, once."""
     alice = world.instance("social").account("alice")
@@ -105,6 +109,10 @@ def test_collect_checks_alerts_after_the_round(
     assert "alerts by webhook: delivered: sent 1 alert to the webhook at 127.0.0.1" in (
         second.stdout
     )
+    # Said once, on stdout: not again by a log line (on a terminal, Python prints a
+    # warning nobody handles to stderr).
+    assert second.stderr == ""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert json.loads(third.stdout)["alerts"] == {"fired": [], "deliveries": [], "error": None}
     assert len(hook.received) == 1
 
@@ -125,6 +133,7 @@ def test_collect_does_not_fail_when_an_alert_cannot_be_sent(
     assert failed.exit_code == 0
     assert "alerts by webhook: failed: the webhook at 127.0.0.1" in failed.stderr
     assert "refused 1 alert (400 Bad Request: nope)" in failed.stderr
+    assert failed.stderr.count("refused 1 alert") == 1
     assert "alert:" not in retried.stdout
     assert "alerts by webhook: delivered: sent 1 alert" in retried.stdout
     assert len(hook.received) == 2

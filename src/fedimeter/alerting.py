@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from fedimeter.storage.database import Database
 
 __all__ = [
+    "QUIET_LOG",
     "AlertRun",
     "alert_channels",
     "alerts_after_round",
@@ -50,6 +51,11 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger("fedimeter.alerts")
+#: For ``alerts_after_round`` callers that print its ``AlertRun`` themselves (the CLI): its
+#: log lines would say everything twice (on a terminal, through Python's last-resort handler).
+QUIET_LOG = logging.getLogger("fedimeter.alerts.printed")
+QUIET_LOG.addHandler(logging.NullHandler())
+QUIET_LOG.propagate = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,7 +216,8 @@ async def measure_account_engagement(
         if before_storing is not None:
             await before_storing()
         await store.record_failure(account.id, exc.code, str(exc), clock())
-        log.warning("engagement of %s not read: %s", account.handle, exc)
+        # Recorded with the account and reported by the round; the server logs it too.
+        log.info("engagement of %s not read: %s", account.handle, exc)
         return EngagementRead(error=exc)
     if before_storing is not None:
         await before_storing()

@@ -384,7 +384,8 @@ async def _read_trends(
     except Halted:
         return
     except FediverseError as exc:
-        log.warning("trending tags of %s not read: %s", host, exc)
+        # Counted in the round's result (the CLI prints it); the server logs it too.
+        log.info("trending tags of %s not read: %s", host, exc)
         done.trends_failed.append((host, exc))
         return
     if before_storing is not None:

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fedimeter.alerting import alerts_after_round
+from fedimeter.alerting import QUIET_LOG, alerts_after_round
 from fedimeter.cli.alerts import alerts_json, print_alert_run
 from fedimeter.cli.context import run, state
 from fedimeter.cli.deliver import outcome_json, print_outcomes
@@ -197,7 +197,9 @@ def collect(
         async with open_repository(settings) as repo, make_client(settings) as client:
             result = await collect_round(repo, client, settings, progress=listener)
             if result.run.status == "finished":
-                alert_runs.append(await alerts_after_round(settings, repo.db, clock=utc_now))
+                alert_runs.append(
+                    await alerts_after_round(settings, repo.db, clock=utc_now, logger=QUIET_LOG)
+                )
                 done = await downsample_after_round(settings, repo.db, now=utc_now())
                 if done is not None:
                     thinned.append(done)

@@ -14,6 +14,8 @@ from fedimeter.cli.render import number, when
 from fedimeter.demo import run_demo
 
 if TYPE_CHECKING:
+    from fedimeter.alerting import AlertRun
+    from fedimeter.cli.context import CliState
     from fedimeter.collect import RoundResult
     from fedimeter.demo import DemoResult
 
@@ -52,8 +54,102 @@ def _accounts_table(result: DemoResult) -> Table:
     return table
 
 
+def _instances_table(result: DemoResult) -> Table:
+    table = Table(title="Instances", title_justify="left")
+    for name in ("instance", "software", "users", "posts", "peers", "active this month"):
+        table.add_column(name, justify="left" if name in {"instance", "software"} else "right")
+    for instance, samples in result.instances:
+        up = [s for s in samples if s.up]
+        if not up:
+            table.add_row(instance.host, "—", "down", "", "", "")
+            continue
+        first, last = up[0].figures, up[-1].figures
+        table.add_row(
+            instance.host,
+            " ".join(p for p in (instance.software, instance.version) if p) or "—",
+            *(
+                number(b) if a is None or b is None else _delta(a, b)
+                for a, b in (
+                    (first.users, last.users),
+                    (first.statuses, last.statuses),
+                    (first.peers, last.peers),
+                    (first.active_month, last.active_month),
+                )
+            ),
+        )
+    return table
+
+
+def _tags_table(result: DemoResult) -> Table:
+    table = Table(title="Hashtags (uses a day; today still counting)", title_justify="left")
+    table.add_column("hashtag")
+    table.add_column("instance")
+    shown = [day for _, days in result.tags for day in days][-7:] if result.tags else []
+    for day in (d.day for d in shown):
+        table.add_column(day.strftime("%a %d"), justify="right")
+    for tag, days in result.tags:
+        table.add_row(
+            f"#{tag.name}",
+            tag.host,
+            *(f"{d.uses:,}" + ("" if d.complete else " so far") for d in days[-7:]),
+        )
+    return table
+
+
+def _engagement_line(result: DemoResult) -> str:
+    handle, view = result.engagement
+    f = view.figures
+    per_post = f.interactions_per_post or 0.0
+    rate = "" if f.rate is None else f", an engagement rate of {f.rate:.2f}%"
+    best = f.best[0] if f.best else None
+    return (
+        f"Engagement of {handle} over the last 7 days: {f.posts} posts, {f.replies} replies,"
+        f" {f.boosts} boosts made; {f.favourites_received:,} favourites,"
+        f" {f.boosts_received:,} boosts and {f.replies_received:,} replies received"
+        f" ({per_post:.1f} a post{rate})."
+        + (
+            f" Best post: {best.interactions} interactions, {best.url}."
+            if best is not None and best.url
+            else ""
+        )
+    )
+
+
 def _indented(text: str) -> str:
     return "\n".join(f"  | {line}" for line in text.split("\n"))
+
+
+def _round_line(day: int, result: RoundResult) -> str:
+    r = result.run
+    line = (
+        f"day {day}: measured {r.accounts_measured} of {r.accounts_planned} accounts"
+        f" with {r.requests} requests ({r.retries} retried)"
+        + (f", {r.accounts_failed} failed" if r.accounts_failed else "")
+    )
+    extra = []
+    if result.instances:
+        extra.append(f"{len(result.instances)} instances")
+    if result.tags.measured:
+        extra.append(f"{result.tags.measured} hashtags")
+    if result.tags.trends:
+        extra.append("trends")
+    done = result.engagement
+    if done.accounts:
+        extra.append(
+            f"{done.statuses} statuses in {done.requests} request" + "s" * (done.requests != 1)
+        )
+    return line + (f"; read {', '.join(extra)}" if extra else "")
+
+
+def _print_day(cli: CliState, day: int, result: RoundResult, alerted: AlertRun) -> None:
+    cli.out.print(_round_line(day, result), markup=False)
+    for account, new_state in result.state_changes:
+        cli.out.print(f"       {account.handle} is now {new_state.value}", markup=False)
+    for alert in alerted.fired:
+        cli.out.print(f"       alert: {alert.text}", markup=False)
+    for outcome in alerted.outcomes:
+        if outcome.status == "failed":
+            cli.err.print(f"       alerts not posted: {outcome.detail}", markup=False)
 
 
 def demo(
@@ -75,22 +171,31 @@ def demo(
     cli = state(ctx)
     path = (database or _default_database()).expanduser().absolute()
 
-    def on_round(day: int, result: RoundResult) -> None:
-        r = result.run
-        cli.out.print(
-            f"day {day}: measured {r.accounts_measured} of {r.accounts_planned} accounts"
-            f" with {r.requests} requests ({r.retries} retried)"
-            + (f", {r.accounts_failed} failed" if r.accounts_failed else ""),
-            markup=False,
-        )
-        for account, new_state in result.state_changes:
-            cli.out.print(f"       {account.handle} is now {new_state.value}", markup=False)
+    def on_round(day: int, result: RoundResult, alerted: AlertRun) -> None:
+        _print_day(cli, day, result, alerted)
 
     cli.out.print("Starting a simulated fediverse on 127.0.0.1 ...", markup=False)
     result = run(ctx, run_demo(path, days=days, on_round=on_round))
     tracked = sum(1 for o in result.added if o.account is not None)
-    cli.out.print(f"Tracked {tracked} accounts on 4 simulated servers.", markup=False)
+    cli.out.print(
+        f"Tracked {tracked} accounts on 4 simulated servers, {len(result.instances)} of the"
+        f" servers, {len(result.tags)} hashtags, the trends of one server and the engagement"
+        " of one account.",
+        markup=False,
+    )
     cli.out.print(_accounts_table(result))
+    cli.out.print(_instances_table(result))
+    cli.out.print(_tags_table(result))
+    if result.trends:
+        trending = ", ".join(f"#{t.name}" for t in result.trends)
+        cli.out.print(f"Trending on {result.tags[0][0].host}: {trending}.", markup=False)
+    cli.out.print(_engagement_line(result), markup=False)
+    if result.alerts:
+        cli.out.print(
+            f"{len(result.alerts)} alerts fired, each once, and were posted as they fired"
+            " on the simulated mastodon-4.3 server (`fedimeter alerts list` shows them).",
+            markup=False,
+        )
     posted = result.posted
     if posted.status == "delivered":
         cli.out.print(
@@ -110,6 +215,12 @@ def demo(
         f" --since {result.rounds[0].run.started_at:%Y-%m-%d}"
         f" --until {result.rounds[-1].run.started_at:%Y-%m-%d} --format html > demo.html\n"
         f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter graph"
-        f" {result.accounts[0][0].handle} --metric combined -o demo.png",
+        f" {result.accounts[0][0].handle} --metric combined -o demo.png\n"
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter tag history caturday\n"
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter engagement show"
+        f" {result.engagement[0]}\n"
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter alerts list\n"
+        f"  FEDIMETER_DATABASE_URL=sqlite:///{path} fedimeter serve --no-schedule"
+        "   # the dashboard, on http://127.0.0.1:8000",
         markup=False,
     )
