@@ -8,15 +8,17 @@ other. Times are matplotlib date numbers in UTC.
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
 
 from fedimeter.graphs.options import THEMES, GraphOptions, Theme
 
@@ -38,6 +40,7 @@ LEGEND_HEIGHT_SHARE = 0.3  # a legend taller than this share of the plot gets a 
 TIME_AXIS_PT = 30  # about what the date labels and their offset take under the axes
 SHORTEST_NAME = 16  # characters of a name kept when shortening it buys a legend more columns
 ELLIPSIS = "…"
+EXACT = 1e-9  # a tick this close to a label's value is shown exactly by it
 
 Points = list[tuple[float, float]]  # (matplotlib date number, value), in time order
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -171,10 +174,62 @@ def style_axes(
     offset.set_color(theme.muted)
     offset.set_fontsize(9)
     ax.set_xlim(num(since), num(until))
-    ax.yaxis.set_major_locator(
-        MaxNLocator(nbins="auto", steps=NICE_STEPS, integer=True, min_n_ticks=3)
-    )
+    ax.yaxis.set_major_locator(CountLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+
+
+class CountLocator(MaxNLocator):
+    """Value ticks for counts: whole numbers only, at 1, 2, 5 or 10 times a power of ten.
+
+    ``MaxNLocator(integer=True)`` gives up on whole numbers when fewer than ``min_n_ticks`` of
+    them are in view: a count of 0 to 1 got ticks at 0, 0.2, 0.4 ... printed ``0 0 0 1 1 1``.
+    Here a step under one is never taken: such an axis gets a tick at each whole number.
+    """
+
+    def __init__(self, *, min_n_ticks: int = 3) -> None:
+        """Nice whole steps, at least ``min_n_ticks`` of them when the range has room."""
+        super().__init__(nbins="auto", steps=NICE_STEPS, integer=True, min_n_ticks=min_n_ticks)
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:  # noqa: ANN401 - numpy's array
+        """Whole-number ticks covering ``vmin`` to ``vmax``."""
+        ticks = super().tick_values(vmin, vmax)
+        if len(ticks) > 1 and ticks[1] - ticks[0] >= 1:
+            return ticks
+        low, high = sorted((vmin, vmax))
+        return np.arange(math.floor(low), math.ceil(high) + 1, dtype=float)
+
+
+class DecimalFormatter(Formatter):
+    """Value labels with as many decimals as the ticks need to differ, and a ``suffix``.
+
+    For what is not a count (an index, a ratio, a percentage): ``99.5 100 100.5`` rather than
+    ``100 100 100``, ``12.5%`` rather than ``12%``. Thousands are separated.
+    """
+
+    def __init__(self, suffix: str = "") -> None:
+        """Labels ending in ``suffix`` (``%`` for a rate)."""
+        self.suffix = suffix
+        self.decimals = 0
+
+    def format_ticks(self, values: Any) -> list[str]:  # noqa: ANN401 - a sequence or an array
+        """The labels of ``values``, with the fewest decimals that keep them apart."""
+        shown = [float(value) for value in values]
+        self.decimals = next(
+            (
+                places
+                for places in range(7)
+                if len({f"{value:.{places}f}" for value in shown}) == len(set(shown))
+                and all(abs(value - round(value, places)) < EXACT for value in shown)
+            ),
+            6,
+        )
+        return [self(value) for value in shown]
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        """One label at the decimals of the last ticks."""
+        del pos
+        text = f"{x:,.{self.decimals}f}"
+        return f"{'0' if float(text.replace(',', '')) == 0 else text}{self.suffix}"
 
 
 def panel_title(ax: Axes, text: str, theme: Theme) -> None:

@@ -19,9 +19,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
 from matplotlib.colors import to_rgb
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from fedimeter.graphs.drawing import (
+    NICE_STEPS,
+    DecimalFormatter,
     check_period,
     legend_below,
     new_figure,
@@ -109,15 +111,13 @@ def engagement_figure(
         return fig
     if metric == "rate":
         top = _draw_rate(ax, shown, theme)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.2g}%"))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", min_n_ticks=3))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=NICE_STEPS, min_n_ticks=3))
+        ax.yaxis.set_major_formatter(DecimalFormatter("%"))
     else:
         top = _draw_stack(ax, shown, _STACKS[metric], theme, step)
-        integer = metric == "activity"
-        ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=integer, min_n_ticks=3))
-        ax.yaxis.set_major_formatter(
-            FuncFormatter(lambda v, _p: f"{round(v) + 0:,}" if integer else f"{v:,.3g}")
-        )
+        if metric != "activity":  # received per post: a ratio, not a count
+            ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=NICE_STEPS, min_n_ticks=3))
+            ax.yaxis.set_major_formatter(DecimalFormatter())
     if metric == "rate" and top <= 0:
         say(ax, "No engagement rate: no followers known", theme)
         return fig

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from matplotlib.ticker import MaxNLocator
+
 from fedimeter.graphs.drawing import (
     MARKERS_UP_TO,
+    NICE_STEPS,
+    DecimalFormatter,
     Points,
     check_period,
     draw_counts,
@@ -164,6 +168,10 @@ def comparison_figure(
         x, y = shown[-1]
         ax.plot(x, y, marker="o", markersize=5, color=colour, clip_on=False, gid=f"latest-{n}")
         drawn.extend(shown)
+    if indexed:
+        # An index is no count: 99.5 and 100.5 must not both read "100".
+        ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=NICE_STEPS, min_n_ticks=3))
+        ax.yaxis.set_major_formatter(DecimalFormatter())
     if indexed and drawn:
         ax.axhline(INDEX_BASE, color=theme.muted, linewidth=0.8, linestyle=":", gid="index-base")
     if drawn:

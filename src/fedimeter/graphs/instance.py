@@ -13,10 +13,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import MaxNLocator
 
 from fedimeter.graphs.drawing import (
-    NICE_STEPS,
+    CountLocator,
     check_period,
     draw_counts,
     in_period,
@@ -142,9 +141,7 @@ def weekly_activity_figure(
             ax.sharex(panels[0])
         style_axes(ax, theme, since, until, options)
         # A third of the height is short: two value ticks rather than three that collide.
-        ax.yaxis.set_major_locator(
-            MaxNLocator(nbins="auto", steps=NICE_STEPS, integer=True, min_n_ticks=2)
-        )
+        ax.yaxis.set_major_locator(CountLocator(min_n_ticks=2))
         panel_title(ax, f"{field} per week", theme)
         _draw_weeks(ax, shown, field, theme.palette[n], theme, week_px=week_px)
         if n < len(ACTIVITY) - 1:
