@@ -7,6 +7,7 @@ never naming November.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -222,3 +223,72 @@ def test_a_fractional_axis_never_repeats_a_label(kind: str, options: GraphOption
     labels = value_labels(ax)
     assert len(labels) >= 2, (kind, labels)
     assert len(labels) == len(set(labels)), (kind, labels)
+
+
+def date_labels(ax: Axes) -> list[str]:
+    """The time axis's labels within its limits."""
+    low, high = sorted(ax.get_xlim())
+    return [
+        tick.get_text()
+        for tick, at in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True)
+        if low - 1e-6 <= at <= high + 1e-6 and tick.get_text()
+    ]
+
+
+@pytest.mark.parametrize("options", [OPTIONS, PHONE], ids=["wide", "phone"])
+@pytest.mark.parametrize("kind", [*COUNT_FIGURES, *NOT_COUNTS])
+def test_a_month_of_days_names_each_month_and_says_the_year(
+    kind: str, options: GraphOptions
+) -> None:
+    """2026-11-07 to 2026-12-07: ``Nov 8 ... Dec 1``, ``2026`` under them, never ``2026-Dec``."""
+    figure = {**COUNT_FIGURES, **NOT_COUNTS}[kind](options)
+    ax = drawn(figure).axes[-1]  # the bottom panel carries the time axis
+    labels = date_labels(ax)
+    assert labels, kind
+    assert all(re.fullmatch(r"(Nov|Dec) \d{1,2}", label) for label in labels), (kind, labels)
+    assert any(label.startswith("Nov") for label in labels), (kind, labels)
+    assert ax.xaxis.get_offset_text().get_text() == "2026", kind
+
+
+def test_a_year_of_months_puts_the_year_on_the_first_and_on_january() -> None:
+    """Monthly ticks: ``Jan 2026 Mar May ... Jan 2027``, no offset needed."""
+    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    samples = [sample(since + timedelta(days=n), 100 + n) for n in range(365)]
+    (ax,) = drawn(
+        metric_figure(
+            "@a@x.example", "followers", samples, since=since, until=until, options=OPTIONS
+        )
+    ).axes
+    labels = date_labels(ax)
+    assert labels[0] == "Jan 2026", labels
+    assert labels[-1] == "Jan 2027", labels
+    assert all(re.fullmatch(r"[A-Z][a-z]{2}( 20\d\d)?", label) for label in labels), labels
+    assert ax.xaxis.get_offset_text().get_text() == ""
+
+
+def test_days_across_a_new_year_give_both_years() -> None:
+    """``Dec 22 ... Jan 5`` over both years, joined by an en dash."""
+    first, last = date(2026, 12, 10), date(2027, 1, 20)
+    some = [Day(first + timedelta(days=n), 3, 2) for n in range((last - first).days + 1)]
+    (ax,) = drawn(
+        tag_days_figure("x", "x.example", some, first=first, last=last, options=OPTIONS)
+    ).axes
+    labels = date_labels(ax)
+    assert any(label.startswith("Dec") for label in labels), labels
+    assert "Jan 1" in labels, labels
+    assert ax.xaxis.get_offset_text().get_text() == "2026\u20132027"
+
+
+def test_hours_name_the_day_at_midnight_and_give_the_dates() -> None:
+    """Two days of hourly samples: ``Mar 11 06:00 12:00 ...`` over the ISO dates."""
+    since, until = datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC)
+    samples = [sample(since + timedelta(hours=n), 100 + n) for n in range(48)]
+    (ax,) = drawn(
+        metric_figure(
+            "@a@x.example", "followers", samples, since=since, until=until, options=OPTIONS
+        )
+    ).axes
+    labels = date_labels(ax)
+    assert "Mar 11" in labels, labels
+    assert any(re.fullmatch(r"\d\d:00", label) for label in labels), labels
+    assert ax.xaxis.get_offset_text().get_text() == "2026-03-10 to 2026-03-12"

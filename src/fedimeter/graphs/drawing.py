@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.dates import AutoDateLocator, date2num, num2date
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
@@ -23,7 +23,7 @@ from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
 from fedimeter.graphs.options import THEMES, GraphOptions, Theme
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
@@ -167,15 +167,103 @@ def style_axes(
     most = max(3, int(options.width_px / 125))
     locator = AutoDateLocator(tz=UTC, minticks=3, maxticks=most)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(
-        ConciseDateFormatter(locator, tz=UTC, show_offset=True)  # type: ignore[no-untyped-call]
-    )
+    ax.xaxis.set_major_formatter(DateTicks())
     offset = ax.xaxis.get_offset_text()
     offset.set_color(theme.muted)
     offset.set_fontsize(9)
     ax.set_xlim(num(since), num(until))
     ax.yaxis.set_major_locator(CountLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class DateTicks(Formatter):
+    """Date labels that name the month of every day and say the year once.
+
+    By what the ticks step over:
+
+    - years: ``2025 2026 2027``;
+    - months: ``Nov 2026 Dec Jan 2027 Feb``: the year on the first tick and each January;
+    - days: ``Nov 24 Dec 1 Dec 8`` over the year as the offset
+      (``2026``; across a new year, both years joined by an en dash);
+    - hours and minutes: ``Nov 24 06:00 12:00 18:00 Nov 25``, over the ISO dates.
+
+    Matplotlib's ``ConciseDateFormatter`` wrote ``08 15 22 Dec`` over ``2026-Dec``: November
+    was never named and the offset said December. English month names, whatever the locale,
+    as everywhere in fedimeter.
+    """
+
+    def __init__(self) -> None:
+        """No offset until ticks are formatted."""
+        self.offset = ""
+
+    def format_ticks(self, values: Any) -> list[str]:  # noqa: ANN401 - a sequence or an array
+        """The labels of the ticks at ``values`` (date numbers), and the offset under them."""
+        moments = [num2date(value, tz=UTC) for value in values]  # type: ignore[no-untyped-call]
+        self.offset = ""
+        if not moments:
+            return []
+        # The locator gives a tick or two beyond the axis: the first one shown gets the year.
+        low, high = (
+            self.axis.get_view_interval() if self.axis is not None else (-math.inf, math.inf)
+        )
+        shown = [low - EXACT <= value <= high + EXACT for value in values]
+        first = shown.index(True) if any(shown) else 0
+        visible = [m for m, seen in zip(moments, shown, strict=True) if seen] or moments
+        step = _step(moments)
+        if step == "year":
+            return [f"{m.year}" for m in moments]
+        if step == "month":
+            return [
+                f"{MONTHS[m.month - 1]} {m.year}"
+                if n == first or m.month == 1
+                else MONTHS[m.month - 1]
+                for n, m in enumerate(moments)
+            ]
+        start, end = visible[0], visible[-1]
+        if step == "day":
+            self.offset = (
+                f"{start.year}" if start.year == end.year else f"{start.year}\u2013{end.year}"
+            )
+            return [_day(m) for m in moments]
+        self.offset = (
+            f"{start:%Y-%m-%d}"
+            if start.date() == end.date()
+            else f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
+        )
+        clock = "%H:%M" if step == "hour" else "%H:%M:%S"
+        return [_day(m) if m.hour == m.minute == m.second == 0 else f"{m:{clock}}" for m in moments]
+
+    def get_offset(self) -> str:
+        """The year or the dates the tick labels leave out, under the axis's end."""
+        return self.offset
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        """One moment in full: ``2026-11-24 06:00``."""
+        del pos
+        return f"{num2date(x, tz=UTC):%Y-%m-%d %H:%M}"  # type: ignore[no-untyped-call]
+
+
+def _day(moment: datetime) -> str:
+    """``Nov 24``."""
+    return f"{MONTHS[moment.month - 1]} {moment.day}"
+
+
+def _step(moments: Sequence[datetime]) -> str:
+    """What ticks step over: the finest of year, month, day, hour, second that differs."""
+
+    def differ(field: Callable[[datetime], object]) -> bool:
+        return len({field(m) for m in moments}) > 1
+
+    if differ(lambda m: (m.second, m.microsecond)):
+        return "second"
+    if differ(lambda m: (m.hour, m.minute)):
+        return "hour"
+    if differ(lambda m: m.day) or len(moments) == 1:
+        return "day"
+    return "month" if differ(lambda m: m.month) else "year"
 
 
 class CountLocator(MaxNLocator):

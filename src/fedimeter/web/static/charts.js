@@ -18,14 +18,29 @@
   function colour(name, fallback) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
   }
-  const dates = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    timeZone: "UTC",
-  });
-  const days = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "numeric", timeZone: "UTC",
-  });
-  const counts = new Intl.NumberFormat();
+  // Dates as everywhere else on the page and in the graphs: ISO in the legend (2026-11-24
+  // 03:00), month names on the axis (Nov 24, the year under the first tick and each new
+  // year), in UTC; never the browser's US-style 11/24.
+  function iso(seconds, withTime) {
+    const text = new Date(seconds * 1000).toISOString();
+    return withTime ? text.slice(0, 10) + " " + text.slice(11, 16) : text.slice(0, 10);
+  }
+  const DAY = 86400;
+  // uPlot's tick formats: [step at least, format, then what is added when the year, month,
+  // day, hour, minute or second changes (and on the first tick), mode 1 = added below].
+  const TIME_TICKS = [
+    [DAY * 365, "{YYYY}", null, null, null, null, null, null, 1],
+    [DAY * 28, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+    [DAY, "{MMM} {D}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:{mm}", "\n{MMM} {D} {YYYY}", null, "\n{MMM} {D}", null, null, null, 1],
+    [60, "{HH}:{mm}", "\n{MMM} {D} {YYYY}", null, "\n{MMM} {D}", null, null, null, 1],
+    [1, ":{ss}", "\n{MMM} {D} {YYYY} {HH}:{mm}", null, "\n{MMM} {D} {HH}:{mm}", null,
+      "\n{HH}:{mm}", null, 1],
+  ];
+  const counts = new Intl.NumberFormat("en");
+  // Counts have whole-number ticks only: 1, 2 or 5 times a power of ten.
+  const WHOLE_STEPS = [];
+  for (let power = 1; power <= 1e15; power *= 10) WHOLE_STEPS.push(power, 2 * power, 5 * power);
 
   function plotWidth(box) {
     return Math.max(260, box.clientWidth || 600);
@@ -48,7 +63,6 @@
     const grid = colour("--line", "#dfe3ea");
     const text = colour("--muted", "#5b6475");
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
-    const when = weekly ? days : dates;
     const chart = new uPlot({
       width: plotWidth(box),
       height: 220,
@@ -58,13 +72,15 @@
       // Axis labels in UTC, like the legend and the rest of fedimeter.
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       axes: [
-        Object.assign({}, axis),
-        Object.assign({}, axis, { size: 64, values: (u, ticks) => ticks.map((v) => counts.format(v)) }),
+        Object.assign({}, axis, { values: TIME_TICKS }),
+        Object.assign({}, axis, {
+          size: 64, incrs: WHOLE_STEPS, values: (u, ticks) => ticks.map((v) => counts.format(v)),
+        }),
       ],
       series: [
         {
           label: weekly ? "Week from" : "Time (UTC)",
-          value: (u, v) => (v == null ? "—" : when.format(new Date(v * 1000))),
+          value: (u, v) => (v == null ? "—" : iso(v, !weekly)),
         },
         {
           label: figure.querySelector("figcaption").textContent,
