@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from fedimeter.domain.instance_report import InstanceLine, instance_line
 from fedimeter.domain.report import TREND_WINDOW, AccountHistory, Report, SortKey, build_report
 from fedimeter.domain.tag_report import TagLine, tag_line, whole_days
-from fedimeter.domain.when import parse_when
+from fedimeter.domain.when import earlier, parse_when
 from fedimeter.engagement_tracking import engagement_lines
 from fedimeter.errors import InvalidInput
 from fedimeter.storage.engagement import EngagementStore
@@ -124,7 +124,7 @@ async def make_report(
         else:
             chosen = list(accounts)
             ids = [a.id for a in chosen]
-        start = min(since, until - TREND_WINDOW)
+        start = min(since, earlier(until, TREND_WINDOW))
         samples = await repo.histories(ids, start, until)
         histories = [
             AccountHistory(
@@ -169,8 +169,10 @@ async def instance_lines(
     """
     lines = []
     for instance in await store.tracked():
-        samples = await store.samples(instance.id, since - _BASE_WINDOW, until)
-        weeks = await store.weeks(instance.id, (since - timedelta(days=14)).date(), until.date())
+        samples = await store.samples(instance.id, earlier(since, _BASE_WINDOW), until)
+        weeks = await store.weeks(
+            instance.id, earlier(since, timedelta(days=14)).date(), until.date()
+        )
         lines.append(instance_line(instance.host, samples, weeks, since=since, until=until))
     return tuple(lines)
 
@@ -188,7 +190,10 @@ async def tag_lines(store: TagStore, since: datetime, until: datetime) -> tuple[
     if not tracked:
         return ()
     period = whole_days(since, until)
-    first = (period[0] if period else since.date()) - timedelta(days=max(len(period), 1))
+    start = period[0] if period else since.date()
+    # A period's length before it, but never before the calendar's first day (a period that
+    # starts near the year 1 has no days before it to compare with anyway).
+    first = start - timedelta(days=min(max(len(period), 1), (start - date.min).days))
     days = await store.histories([t.id for t in tracked], since=first, until=until.date())
     return tuple(
         tag_line(

@@ -379,14 +379,21 @@ def bucket_starts(since: datetime, until: datetime, by: Bucket) -> list[datetime
         raise ValueError(f"the period must start before it ends ({since} >= {until})")
     day = since.astimezone(UTC).date()
     if by == "week":
-        day -= timedelta(days=day.weekday())
-    step = timedelta(days=1 if by == "day" else 7)
-    start = datetime.combine(day, time(), UTC)
-    starts = []
-    while start < until:
-        starts.append(start)
-        start += step
-    return starts
+        day -= timedelta(days=day.weekday())  # never before the year 1: its 1 January is a Monday
+    step = _step(by)
+    first = datetime.combine(day, time(), UTC)
+    # Counted, not stepped to: a bucket start after the year 9999's last day is no datetime.
+    count = -((first - until) // step)  # whole buckets, the last one cut
+    return [first + n * step for n in range(count)]
+
+
+def _step(by: Bucket) -> timedelta:
+    return timedelta(days=1 if by == "day" else 7)
+
+
+def _bucket_end(start: datetime, step: timedelta, until: datetime) -> datetime:
+    """The end of the bucket from ``start``, cut to ``until`` (never past the calendar)."""
+    return until if until - start <= step else start + step
 
 
 def engagement_buckets(
@@ -411,9 +418,9 @@ def engagement_buckets(
     ordered = sorted(statuses, key=lambda s: s.created_at)
     moments = [s.created_at for s in ordered]
     buckets = []
-    step = timedelta(days=1 if by == "day" else 7)
+    step = _step(by)
     for start in starts:
-        low, high = max(start, since), min(start + step, until)
+        low, high = max(start, since), _bucket_end(start, step, until)
         first, last = bisect_left(moments, low), bisect_left(moments, high)
         buckets.append(
             _figures(

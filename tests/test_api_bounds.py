@@ -1,0 +1,168 @@
+"""The API's bounds: moments within 1970..2999, bounded engagement buckets, bodies and echoes.
+
+Each of these was a 500, or an answer of hundreds of megabytes, on a server with data in it
+(an audit of ``fedimeter serve`` on SQLite). The data is written through the stores, so every
+route reaches the arithmetic behind its dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from apihelpers import api, api_settings
+from fedimeter.config import Settings
+from fedimeter.domain.engagement import SeenStatus
+from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
+from fedimeter.domain.tags import TagDay, TagReading, TrendingTag, parse_tag_name
+from fedimeter.fediverse.statuses import StatusesRead
+from fedimeter.storage.database import Database
+from fedimeter.storage.engagement import EngagementStore
+from fedimeter.storage.records import NewSample, RunProgress
+from fedimeter.storage.repository import Repository
+from fedimeter.storage.tags import TagStore
+
+NOW = datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+HOME = InstanceAddress("social.example")
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """The ids of what ``seed`` wrote."""
+
+    account: int
+    plain_account: int
+    tag: int
+    trends_instance: int
+
+
+async def seed(db: Database) -> Seeded:
+    """An account with samples and engagement read, one without engagement, a tag, trends."""
+    repo = Repository(db)
+    alice = await repo.add_account(
+        ResolvedAccount(Handle("alice", "social.example"), HOME, "1"), NOW - 40 * DAY
+    )
+    bob = await repo.add_account(
+        ResolvedAccount(Handle("bob", "social.example"), HOME, "2"), NOW - 40 * DAY
+    )
+    run, _ = await repo.start_run(NOW - 10 * DAY, "test", lambda _run: False)
+    await repo.commit_batch(
+        run.id,
+        NOW - 10 * DAY,
+        RunProgress(),
+        samples=[NewSample(alice.id, NOW - n * DAY, 100 + n, 5, 50, None) for n in range(10)],
+    )
+    store = EngagementStore(db)
+    await store.enable(alice.id, NOW - 20 * DAY)
+    statuses = tuple(
+        SeenStatus(str(n), NOW - n * DAY, "post", n, 0, 0, excerpt=f"post {n}") for n in range(10)
+    )
+    await store.store_read(
+        alice.id, StatusesRead(statuses, 1, 0, covered_since=NOW - 12 * DAY), NOW - DAY
+    )
+    tags = TagStore(db)
+    tag = await tags.track(HOME, parse_tag_name("Caturday"), NOW - 9 * DAY)
+    days = tuple(TagDay(date(2026, 3, 1) + n * DAY, 10 + n, 5, True) for n in range(8))
+    await tags.store(tag.id, TagReading("Caturday", None, days), NOW)
+    instance_id, _ = await tags.track_trends(InstanceAddress("other.example"), NOW - DAY)
+    await tags.store_trends(
+        instance_id, NOW, [TrendingTag(1, "Caturday", NOW.date(), 10, 5)], run_id=None
+    )
+    return Seeded(alice.id, bob.id, tag.id, instance_id)
+
+
+@pytest.fixture
+async def seeded(db: Database) -> Seeded:
+    """The seeded ids."""
+    return await seed(db)
+
+
+@pytest.fixture
+def http(settings: Settings, seeded: Seeded) -> Iterator[TestClient]:
+    """The API over the seeded database (``seeded`` writes it first), at NOW."""
+    assert seeded.account
+    with api(api_settings(settings), clock=lambda: NOW) as client:
+        yield client
+
+
+def _paths(ids: Seeded) -> list[str]:
+    """Every read that takes since/until (the comparison graph's ids go in ``_params``)."""
+    account = f"/api/v1/accounts/{ids.account}"
+    return [
+        f"/api/v1/tags/{ids.tag}/history",
+        f"/api/v1/tags/{ids.tag}/graph.png",
+        f"{account}/samples",
+        f"{account}/graph.png",
+        f"{account}/engagement",
+        f"{account}/engagement/statuses",
+        f"{account}/engagement/graph.png",
+        f"/api/v1/instances/{ids.trends_instance}/trends",
+        "/api/v1/report",
+        "/api/v1/graph.png",
+    ]
+
+
+def _params(path: str, ids: Seeded, query: dict[str, str]) -> dict[str, str | int]:
+    extra = {"account_id": ids.account} if path == "/api/v1/graph.png" else {}
+    return {**query, **extra}
+
+
+OUTSIDE = [
+    ({"since": "0001-01-01T00:00:00+01:00"}, "is before 1970-01-01"),
+    ({"since": "0001-01-01"}, "is before 1970-01-01"),
+    ({"since": "0002-01-01"}, "is before 1970-01-01"),
+    ({"since": "99999d"}, "reaches back before 1970-01-01"),
+    ({"since": "740000d"}, "reaches back before 1970-01-01"),
+    ({"until": "9999-12-31T23:59:59-12:00"}, "is after 2999-12-31"),
+    ({"until": "9999-12-31"}, "is after 2999-12-31"),
+    ({"since": "2026-03-01", "until": "3000-01-01"}, "is after 2999-12-31"),
+]
+
+
+@pytest.mark.parametrize(("query", "fragment"), OUTSIDE, ids=[str(q) for q, _ in OUTSIDE])
+def test_moments_outside_1970_to_2999_are_a_one_line_422_on_every_route(
+    http: TestClient, seeded: Seeded, query: dict[str, str], fragment: str
+) -> None:
+    """Every route that reads since/until refuses the same moments with the same words."""
+    for path in _paths(seeded):
+        answer = http.get(path, params=_params(path, seeded, query))
+        assert answer.status_code == 422, (path, query, answer.text[:300])
+        body = answer.json()
+        assert body["code"] == "invalid_input", (path, body)
+        assert fragment in body["detail"], (path, body)
+        assert "1970-01-01" in body["detail"]
+        assert "\n" not in body["detail"]
+
+
+def test_the_widest_accepted_period_is_answered(http: TestClient, seeded: Seeded) -> None:
+    """1970-01-01 to 2999-12-31: every route answers.
+
+    A report compares with the period before it; none overflows.
+    """
+    wide = {"since": "1970-01-01", "until": "2999-12-31"}
+    for path in _paths(seeded):
+        query = {**wide, "by": "week"} if "engagement" in path else wide
+        answer = http.get(path, params=_params(path, seeded, query))
+        assert answer.status_code == 200, (path, answer.text[:300])
+    report = http.get("/api/v1/report", params=wide).json()
+    assert report["tags"], "the tag's line is in the report"
+
+
+@pytest.mark.parametrize("path", ["/engagement", "/engagement/graph.png"])
+def test_engagement_until_the_last_day_does_not_overflow(
+    http: TestClient, seeded: Seeded, path: str
+) -> None:
+    """The last bucket ends at until, never a day after the calendar's last one."""
+    answer = http.get(
+        f"/api/v1/accounts/{seeded.account}{path}",
+        params={"since": "2999-12-20", "until": "2999-12-31", "by": "day"},
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    if path == "/engagement":
+        buckets = answer.json()["buckets"]
+        assert buckets[-1]["until"] == "2999-12-31T23:59:59.999999Z"
