@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from apihelpers import api, api_settings
 from fedimeter.config import Settings
-from fedimeter.domain.engagement import SeenStatus
+from fedimeter.domain.engagement import SeenStatus, bucket_starts, engagement_buckets, known_span
 from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
 from fedimeter.domain.tags import TagDay, TagReading, TrendingTag, parse_tag_name
 from fedimeter.fediverse.statuses import StatusesRead
@@ -142,7 +142,8 @@ def test_moments_outside_1970_to_2999_are_a_one_line_422_on_every_route(
 def test_the_widest_accepted_period_is_answered(http: TestClient, seeded: Seeded) -> None:
     """1970-01-01 to 2999-12-31: every route answers.
 
-    A report compares with the period before it; none overflows.
+    A report compares with the period before it; engagement cuts its buckets to its data;
+    none overflows.
     """
     wide = {"since": "1970-01-01", "until": "2999-12-31"}
     for path in _paths(seeded):
@@ -165,4 +166,84 @@ def test_engagement_until_the_last_day_does_not_overflow(
     assert answer.status_code == 200, answer.text[:300]
     if path == "/engagement":
         buckets = answer.json()["buckets"]
-        assert buckets[-1]["until"] == "2999-12-31T23:59:59.999999Z"
+        assert buckets == [], "no data that late: no buckets"
+
+
+# --- engagement buckets ------------------------------------------------------------------------
+
+
+def test_engagement_since_1970_by_day_gives_the_days_read_not_one_per_day_since_1970(
+    http: TestClient, seeded: Seeded
+) -> None:
+    """Buckets run from the first day anything was read to the last: small and quick."""
+    base = f"/api/v1/accounts/{seeded.account}/engagement"
+    answer = http.get(base, params={"since": "1970-01-01", "by": "day"})
+    assert answer.status_code == 200
+    assert len(answer.content) < 50_000
+    body = answer.json()
+    days = [b["since"][:10] for b in body["buckets"]]
+    assert days[0] == "2026-02-17"  # engagement was turned on 20 days before NOW
+    assert days[-1] == "2026-03-09"
+    assert len(days) == 21
+    assert body["period"]["since"] == "1970-01-01T00:00:00Z"  # the period is as asked
+    assert body["period"]["posts"] == sum(b["posts"] for b in body["buckets"]) == 9  # < NOW
+    graph = http.get(f"{base}/graph.png", params={"since": "1970-01-01", "by": "day"})
+    assert graph.status_code == 200
+    assert graph.headers["content-type"] == "image/png"
+
+
+async def test_more_than_a_thousand_buckets_is_a_422_saying_what_to_do(
+    db: Database, settings: Settings, seeded: Seeded
+) -> None:
+    """Three years of statuses by day is too many buckets: use by=week, which answers."""
+    store = EngagementStore(db)
+    await store.enable(seeded.plain_account, NOW - 1100 * DAY)
+    old = SeenStatus("1", NOW - 1100 * DAY, "post", 1, 0, 0)
+    new = SeenStatus("2", NOW - DAY, "post", 1, 0, 0)
+    await store.store_read(
+        seeded.plain_account,
+        StatusesRead((old, new), 1, 0, covered_since=NOW - 1100 * DAY),
+        NOW - DAY,
+    )
+    base = f"/api/v1/accounts/{seeded.plain_account}/engagement"
+    with api(api_settings(settings), clock=lambda: NOW) as http:
+        daily = http.get(base, params={"since": "1970-01-01", "by": "day"})
+        graph = http.get(f"{base}/graph.png", params={"since": "1970-01-01", "by": "day"})
+        weekly = http.get(base, params={"since": "1970-01-01", "by": "week"})
+    for refused in (daily, graph):
+        assert refused.status_code == 422
+        assert refused.json() == {
+            "detail": "by=day makes 1,100 buckets from 2023-03-05 to 2026-03-09, more than"
+            " 1,000: use by=week or a shorter period",
+            "code": "invalid_input",
+        }
+    assert weekly.status_code == 200
+    assert len(weekly.json()["buckets"]) == 158
+
+
+def test_bucket_starts_never_step_past_the_calendar() -> None:
+    """The last day of the year 9999 is a bucket; the day after it is no datetime."""
+    since = datetime(9999, 12, 30, tzinfo=UTC)
+    until = datetime.max.replace(tzinfo=UTC)
+    assert bucket_starts(since, until, "day") == [since, since + DAY]
+    buckets = engagement_buckets([], [], since=since, until=until, by="week")
+    assert (buckets[-1].since, buckets[-1].until) == (since, until)
+
+
+def test_known_span_keeps_the_buckets_that_meet_something_read() -> None:
+    """Whole buckets from the first moment known to the last, within the period."""
+    since, until = datetime(1970, 1, 1, tzinfo=UTC), datetime(2999, 12, 31, tzinfo=UTC)
+    wednesday = datetime(2026, 3, 4, 15, tzinfo=UTC)
+    friday = datetime(2026, 3, 6, 3, tzinfo=UTC)
+    assert known_span(since, until, "day", [None, friday, wednesday]) == (
+        datetime(2026, 3, 4, tzinfo=UTC),
+        datetime(2026, 3, 7, tzinfo=UTC),
+    )
+    assert known_span(since, until, "week", [wednesday]) == (
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2026, 3, 9, tzinfo=UTC),
+    )
+    inside = (datetime(2026, 3, 5, 12, tzinfo=UTC), datetime(2026, 3, 5, 18, tzinfo=UTC))
+    assert known_span(*inside, "day", [wednesday, friday]) == inside  # as asked
+    assert known_span(since, until, "day", [None]) is None
+    assert known_span(datetime(2027, 1, 1, tzinfo=UTC), until, "day", [friday]) is None

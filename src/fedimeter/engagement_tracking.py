@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from fedimeter.clock import Clock, utc_now
-from fedimeter.domain.engagement import engagement_buckets, engagement_figures
+from fedimeter.domain.engagement import engagement_buckets, engagement_figures, known_span
 from fedimeter.domain.engagement_report import EngagementLine
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.domain.models import AccountState
@@ -343,12 +343,31 @@ async def engagement_view(
     statuses = await store.statuses(account_id, since)
     followers = await store.followers(account_id, since, until)
     read_at = state.read_at if state.enabled else None
+    # Buckets only where something was read: a period from 1970, or to 2999, is answered
+    # with the account's own days, not with one empty bucket per day since the epoch.
+    first, last = (statuses[0], statuses[-1]) if statuses else (None, None)
+    span = known_span(
+        since,
+        until,
+        by,
+        (
+            state.covered_since,
+            state.enabled_at,
+            state.read_at,
+            first.created_at if first else None,
+            last.created_at if last else None,
+        ),
+    )
     try:
         figures = engagement_figures(
             statuses, followers, since=since, until=until, top=top, read_at=read_at
         )
-        buckets = engagement_buckets(
-            statuses, followers, since=since, until=until, by=by, read_at=read_at
+        buckets = (
+            []
+            if span is None
+            else engagement_buckets(
+                statuses, followers, since=span[0], until=span[1], by=by, read_at=read_at
+            )
         )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None

@@ -45,12 +45,15 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
+from fedimeter.domain.when import later
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 __all__ = [
     "EXCERPT_LENGTH",
     "KINDS",
+    "MAX_BUCKETS",
     "OWN_KINDS",
     "BestPost",
     "Bucket",
@@ -63,6 +66,7 @@ __all__ = [
     "engagement_buckets",
     "engagement_figures",
     "followers_at",
+    "known_span",
     "plain_excerpt",
     "safe_url",
     "status_kind",
@@ -74,6 +78,8 @@ KINDS: tuple[StatusKind, ...] = get_args(StatusKind)
 OWN_KINDS: frozenset[str] = frozenset({"post", "reply"})
 Bucket = Literal["day", "week"]
 
+#: The most days (or weeks) one answer splits a period into: 2.7 years by day, 19 by week.
+MAX_BUCKETS = 1000
 #: Characters of a status's text kept as its excerpt.
 EXCERPT_LENGTH = 120
 _MAX_URL = 2000
@@ -371,24 +377,57 @@ def bucket_starts(since: datetime, until: datetime, by: Bucket) -> list[datetime
     The first start may lie before ``since``: its bucket is cut to the period.
 
     Raises:
-        ValueError: ``by`` is neither day nor week, or the period is empty.
+        ValueError: ``by`` is neither day nor week, the period is empty, or it has more than
+            ``MAX_BUCKETS`` buckets.
     """
     if by not in get_args(Bucket):
         raise ValueError(f"by must be day or week, not {by!r}")
     if since >= until:
         raise ValueError(f"the period must start before it ends ({since} >= {until})")
-    day = since.astimezone(UTC).date()
-    if by == "week":
-        day -= timedelta(days=day.weekday())  # never before the year 1: its 1 January is a Monday
     step = _step(by)
-    first = datetime.combine(day, time(), UTC)
+    first = _bucket_of(since, by)
     # Counted, not stepped to: a bucket start after the year 9999's last day is no datetime.
     count = -((first - until) // step)  # whole buckets, the last one cut
+    if count > MAX_BUCKETS:
+        shorter = "a shorter period" if by == "week" else "by=week or a shorter period"
+        raise ValueError(
+            f"by={by} makes {count:,} buckets from {since.date()} to {until.date()}, more than"
+            f" {MAX_BUCKETS:,}: use {shorter}"
+        )
     return [first + n * step for n in range(count)]
+
+
+def known_span(
+    since: datetime,
+    until: datetime,
+    by: Bucket,
+    known: Iterable[datetime | None],
+) -> tuple[datetime, datetime] | None:
+    """The part of ``[since, until)`` whose buckets meet something known; None if none does.
+
+    ``known`` are the moments anything was read for the account (its coverage, its first
+    and last stored statuses, its readings): buckets before the first one's or after the
+    last one's hold nothing read, and are left out. The span starts at ``since`` or at a
+    bucket's start, so the buckets left keep their bounds.
+    """
+    moments = [m for m in known if m is not None]
+    if not moments:
+        return None
+    start = max(since, _bucket_of(min(moments), by))
+    end = min(until, later(_bucket_of(max(moments), by), _step(by)))
+    return (start, end) if start < end else None
 
 
 def _step(by: Bucket) -> timedelta:
     return timedelta(days=1 if by == "day" else 7)
+
+
+def _bucket_of(moment: datetime, by: Bucket) -> datetime:
+    """The start of the UTC day (or ISO week) ``moment`` is in."""
+    day = moment.astimezone(UTC).date()
+    if by == "week":
+        day -= timedelta(days=day.weekday())  # never before the year 1: its 1 January is a Monday
+    return datetime.combine(day, time(), UTC)
 
 
 def _bucket_end(start: datetime, step: timedelta, until: datetime) -> datetime:
@@ -411,7 +450,8 @@ def engagement_buckets(
     end) and no best posts.
 
     Raises:
-        ValueError: ``by`` is neither day nor week, or the period is empty.
+        ValueError: ``by`` is neither day nor week, the period is empty, or it has more than
+            ``MAX_BUCKETS`` buckets.
     """
     starts = bucket_starts(since, until, by)
     own_answers = _self_replies(statuses)
