@@ -251,6 +251,42 @@ def test_a_day_never_answered_is_a_shaded_gap_never_a_zero() -> None:
     assert 0.0 not in [v for values in runs.values() for v in values]
 
 
+def gaps(ax: Axes) -> list[tuple[float, float]]:
+    """The shaded "not recorded" stretches, as (start, end) in date numbers."""
+    shaded = [p for p in ax.patches if p.get_gid() == "not-recorded"]
+    assert all(isinstance(p, Rectangle) for p in shaded)
+    return sorted(
+        (p.get_x(), p.get_x() + p.get_width()) for p in shaded if isinstance(p, Rectangle)
+    )
+
+
+def test_every_day_of_the_period_without_a_stored_day_is_shaded() -> None:
+    """Before the first recorded day and after the last, as the page's table says.
+
+    The tag's page lists each such day as "not recorded" and its graph's alt text says days
+    not recorded are shaded: the graph used to leave the days before the first one blank.
+    """
+    stored = [day for day in MONTH if day.day >= FIRST + timedelta(days=5)][:-3]
+    fig = tag_days_figure(NAME, HOST, stored, first=FIRST, last=LAST, options=GraphOptions())
+    (ax,) = fig.axes
+    edge = [centre(FIRST) - 0.5, centre(LAST) + 0.5]
+    assert gaps(ax) == [
+        pytest.approx((edge[0], centre(FIRST + timedelta(days=4)) + 0.5)),
+        pytest.approx(
+            (centre(FIRST + timedelta(days=12)) - 0.5, centre(FIRST + timedelta(days=15)) + 0.5)
+        ),
+        pytest.approx((centre(LAST - timedelta(days=2)) - 0.5, edge[1])),
+    ]
+    assert legend_texts(ax).count("not recorded") == 1
+
+
+def test_a_period_with_no_stored_day_is_shaded_whole() -> None:
+    """No day at all: the note says so over a period shaded "not recorded"."""
+    fig = tag_days_figure(NAME, HOST, [], first=FIRST, last=LAST, options=GraphOptions())
+    (ax,) = fig.axes
+    assert gaps(ax) == [pytest.approx((centre(FIRST) - 0.5, centre(LAST) + 0.5))]
+
+
 def test_the_accounts_of_the_day_in_progress_are_an_open_dot_apart() -> None:
     """Joined to the line, a partial day would read as a fall: it is an open dot of its own."""
     fig = tag_days_figure(NAME, HOST, MONTH, first=FIRST, last=LAST, options=GraphOptions())

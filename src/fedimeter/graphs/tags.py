@@ -128,6 +128,7 @@ def tag_days_figure(
     shown = _shown(days, first, last)
     if not shown:
         say(ax, NO_DAY, theme)
+        _shade_not_recorded(ax, shown, first, last, theme)
         return fig
     uses_colour, accounts_colour = theme.palette[0], theme.palette[1]
     day_px = options.width_px * 0.9 / ((last - first).days + 1)
@@ -142,7 +143,7 @@ def tag_days_figure(
         label="accounts a day",
         marked=len(shown) <= MARKERS_UP_TO,
     )
-    _shade_not_recorded(ax, shown, theme)
+    _shade_not_recorded(ax, shown, first, last, theme)
     newest = shown[-1]
     text = f"{newest.uses:,}" if newest.complete else f"{newest.uses:,} so far"
     low, high = ax.get_xlim()
@@ -369,14 +370,23 @@ def _draw_daily_line(
         )
 
 
-def _shade_not_recorded(ax: Axes, days: Sequence[TagDayLike], theme: Theme) -> None:
-    """Shade each stretch of missing days between two recorded ones (gid ``not-recorded``)."""
-    first = True
-    for before, after in itertools.pairwise(days):
-        missing = (after.day - before.day).days - 1
+def _shade_not_recorded(
+    ax: Axes, days: Sequence[TagDayLike], first: date, last: date, theme: Theme
+) -> None:
+    """Shade each stretch of the period's days without a stored day (gid ``not-recorded``).
+
+    Every one, before the first stored day and after the last too: the tag's page lists each
+    as "not recorded", and a blank stretch would read as no use rather than no answer.
+    """
+    # Day numbers: the day before date.min and the one after date.max are no dates.
+    edges = [first.toordinal() - 1, *(day.day.toordinal() for day in days), last.toordinal() + 1]
+    labelled = False
+    for before, after in itertools.pairwise(edges):
+        missing = after - before - 1
         if missing < 1:
             continue
-        start = _centre(before.day) + 0.5
+        # From the first missing day's left edge (half a day before its midnight) on.
+        start = _centre(date.fromordinal(before + 1)) - 0.5
         ax.axvspan(
             start,
             start + missing,
@@ -385,9 +395,9 @@ def _shade_not_recorded(ax: Axes, days: Sequence[TagDayLike], theme: Theme) -> N
             alpha=NOT_RECORDED_ALPHA,
             zorder=0.4,
             gid="not-recorded",
-            label=NOT_RECORDED if first else "_nolegend_",
+            label="_nolegend_" if labelled else NOT_RECORDED,
         )
-        first = False
+        labelled = True
 
 
 def _latest_text(days: Sequence[TagDayLike], metric: str) -> str:
