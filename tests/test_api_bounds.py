@@ -247,3 +247,76 @@ def test_known_span_keeps_the_buckets_that_meet_something_read() -> None:
     assert known_span(*inside, "day", [wednesday, friday]) == inside  # as asked
     assert known_span(since, until, "day", [None]) is None
     assert known_span(datetime(2027, 1, 1, tzinfo=UTC), until, "day", [friday]) is None
+
+
+# --- what a 422 echoes -------------------------------------------------------------------------
+
+TOKEN = "t0ken-for-the-bounds-tests-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/tags", b'{"name":"\\ud800x","hosts":["10.0.0.1"]}', ["body", "name"]),
+        ("/api/v1/tags", b'{"name":"x","hosts":["\\udfff.example"]}', ["body", "hosts", 0]),
+        ("/api/v1/accounts", b'{"handle":"\\ud800x"}', ["body", "handle"]),
+        ("/api/v1/trends", b'{"host":"\\ud800x"}', ["body", "host"]),
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_a_422_not_a_500(
+    settings: Settings, path: str, body: bytes, field: list[str | int]
+) -> None:
+    """JSON can spell a lone surrogate; pydantic refuses it, and the answer can show it."""
+    with api(api_settings(settings, api_token=TOKEN)) as http:
+        answer = http.post(
+            path,
+            content=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/json"
+    error = answer.json()["detail"][0]
+    assert error["loc"] == field
+    assert error["msg"] == (
+        "Input should be a valid string, unable to parse raw data as a unicode string"
+    )
+    assert "\\ud" in error["input"] or "\\udfff" in error["input"]
+
+
+def test_the_compat_routes_answer_a_lone_surrogate_with_their_envelope(settings: Settings) -> None:
+    """mastodon-meter's add: a 422 envelope in one line."""
+    with api(api_settings(settings)) as http:
+        answer = http.post(
+            "/api/accounts/add",
+            content=b'{"username":"\\ud800","instance":"a.example"}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "status": False,
+        "message": "invalid request: body.username: Input should be a valid string, unable to"
+        " parse raw data as a unicode string",
+    }
+
+
+def test_a_422_never_echoes_a_large_input(settings: Settings) -> None:
+    """A long text is cut to 100 characters; a long list is not echoed at all."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with api(api_settings(settings, api_token=TOKEN)) as http:
+        long_name = http.post(
+            "/api/v1/tags", json={"name": "x" * 300_000, "hosts": ["a.example"]}, headers=headers
+        )
+        many_hosts = http.post(
+            "/api/v1/tags", json={"name": "x", "hosts": ["a.example"] * 20_000}, headers=headers
+        )
+        long_key = http.post("/api/v1/accounts", json={"y" * 300_000: 1}, headers=headers)
+    for answer in (long_name, many_hosts, long_key):
+        assert answer.status_code == 422
+        assert len(answer.content) < 2_000, answer.text[:300]
+    name = long_name.json()["detail"][0]
+    assert name["input"] == "x" * 99 + "\u2026"
+    assert name["ctx"] == {"max_length": 202}
+    hosts = many_hosts.json()["detail"][0]
+    assert hosts["loc"] == ["body", "hosts"]
+    assert "input" not in hosts
+    assert all(len(str(part)) <= 100 for e in long_key.json()["detail"] for part in e["loc"])

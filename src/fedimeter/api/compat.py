@@ -47,7 +47,7 @@ from fedimeter.api.compat_schemas import (
     TrackedAccountsResponse,
 )
 from fedimeter.api.deps import ReadAccess, ServicesDep, WriteAccess
-from fedimeter.api.errors import status_for
+from fedimeter.api.errors import printable, status_for, validation_errors
 from fedimeter.domain.handles import parse_account_ref, parse_authority
 from fedimeter.domain.mmreport import (
     ReportEntry,
@@ -111,17 +111,16 @@ class _EnvelopeRoute(APIRoute):
 
 
 def _error(code: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = ErrorEnvelope(message=message).model_dump()
+    body = ErrorEnvelope(message=printable(message)).model_dump()
     return JSONResponse(body, status_code=code, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
     """``body.username: Field required; ...``: one line a person can read."""
     parts: list[str] = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error.get("loc", ()))
-        message = str(error.get("msg", "invalid"))
-        parts.append(f"{location}: {message}" if location else message)
+    for error in validation_errors(exc):
+        location = ".".join(str(part) for part in error["loc"])
+        parts.append(f"{location}: {error['msg']}" if location else error["msg"])
     return "invalid request: " + ("; ".join(parts) or "the request could not be read")
 
 
