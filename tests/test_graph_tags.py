@@ -379,6 +379,45 @@ def test_a_tag_name_with_dollar_signs_is_not_math() -> None:
     assert png_size(render_tag_days("$x$", HOST, MONTH, first=FIRST, last=LAST)) == (1000, 500)
 
 
+@pytest.mark.parametrize("length", [64, 200])
+@pytest.mark.parametrize(
+    "options",
+    [
+        GraphOptions(),
+        GraphOptions(width_px=400, height_px=360),
+        GraphOptions(fmt="svg", width_px=400),
+    ],
+    ids=["wide", "phone", "phone svg"],
+)
+def test_a_long_name_fits_the_title(length: int, options: GraphOptions) -> None:
+    """A name without spaces (up to 200 letters) never runs out of the image.
+
+    It wraps before its host and period; still too wide at the smallest size, it loses its
+    middle to an ellipsis, its start and end kept. The host and period stay whole.
+    """
+    name = "A" * (length - 4) + "long"
+    for fig in (
+        tag_days_figure(name, HOST, MONTH, first=FIRST, last=LAST, options=options),
+        tag_comparison_figure(
+            name, [TagSeries(HOST, MONTH)], "uses", first=FIRST, last=LAST, options=options
+        ),
+    ):
+        title = fig.texts[0]
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        box = title.get_window_extent(renderer)
+        assert box.x0 >= 0, title.get_text()
+        assert box.x1 <= fig.bbox.width, title.get_text()
+        shown = title.get_text()
+        assert shown.startswith("#AAAA"), shown
+        assert "long" in shown, shown
+        assert "2026-03-01 to 2026-03-30" in shown, shown
+        if "on 1 instance" not in shown:
+            assert f"on {HOST}" in shown, shown
+        assert name in shown or "\u2026" in shown, shown
+        if options.width_px < 500 and length == 200:
+            assert "\u2026" in shown, shown
+
+
 # --- comparisons --------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.backend_bases import RendererBase
     from matplotlib.legend import Legend
+    from matplotlib.text import Text
 
 GAP_FACTOR = 3  # a step longer than 3 median steps is a gap: no line is drawn across it
 MARKERS_UP_TO = 60  # points are marked while there are this many or fewer
@@ -127,11 +128,14 @@ def new_figure(options: GraphOptions, theme: Theme, title: str) -> Figure:
 
 
 def fit_title(fig: Figure) -> None:
-    """Fit a title too wide for the figure: break it, then shrink it if need be.
+    """Fit a title too wide for the figure: break it, shrink it, then cut a word too long.
 
     First before its period (after the last ``, ``); if it is still too wide even at the
-    smallest size, also after its subject (the handle, host or tag before `` — ``). Then
-    the font shrinks to fit, down to ``MIN_TITLE_SIZE``.
+    smallest size, also after its subject (the handle, host or tag before `` — ``, or a
+    tag's name before `` on `` its host). Then the font shrinks to fit, down to
+    ``MIN_TITLE_SIZE``. A name without spaces that is still too wide (a hashtag's name may
+    have 200 letters) loses its middle to an ellipsis, keeping ``SHORTEST_NAME`` characters
+    at least: the page around the graph names it in full.
     """
     title = fig.get_suptitle()
     text = fig.texts[-1]
@@ -144,11 +148,38 @@ def fit_title(fig: Figure) -> None:
         text.set_text(f"{head},\n{period}")
     width = text.get_window_extent(renderer).width
     subject, dash, what = head.partition(" \u2014 ")
+    if not dash:
+        subject, on, what = head.partition(" on ")
+        dash = on and " on "
     if width * MIN_TITLE_SIZE / TITLE_SIZE > room and comma and dash:
-        text.set_text(f"{subject} \u2014\n{what},\n{period}")
+        joiner = f"{dash.rstrip()}\n" if dash.strip() == "\u2014" else f"\n{dash.lstrip()}"
+        text.set_text(f"{subject}{joiner}{what},\n{period}")
         width = text.get_window_extent(renderer).width
     if width > room:
         text.set_fontsize(max(MIN_TITLE_SIZE, TITLE_SIZE * room / width))
+        width = text.get_window_extent(renderer).width
+    if width > room:
+        _cut_longest_word(text, renderer, room)
+
+
+def _cut_longest_word(text: Text, renderer: RendererBase, room: float) -> None:
+    """Shorten the longest word of ``text`` in its middle until the text is ``room`` wide."""
+    lines = [line.split(" ") for line in text.get_text().split("\n")]
+    length, row, column = max(
+        (len(word), r, c) for r, words in enumerate(lines) for c, word in enumerate(words)
+    )
+    word = lines[row][column]
+    keep = length
+    for _ in range(8):  # each pass cuts by the measured excess: two or three suffice
+        width = text.get_window_extent(renderer).width
+        if width <= room or keep <= SHORTEST_NAME:
+            return
+        line = " ".join(lines[row])
+        excess = math.ceil(len(line) * (1 - room / width)) + 1
+        keep = max(SHORTEST_NAME, keep - excess)
+        head = (keep + 1) // 2
+        lines[row][column] = f"{word[:head]}{ELLIPSIS}{word[length - (keep - head) :]}"
+        text.set_text("\n".join(" ".join(words) for words in lines))
 
 
 def style_axes(
