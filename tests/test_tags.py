@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from datetime import date
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner, Result
 
-from fedimeter.domain.tags import InvalidTag, TagDay, parse_tag_name, tag_key
+from fedimeter.cli import app
+from fedimeter.config import normalise_database_url
+from fedimeter.domain.models import InstanceAddress
+from fedimeter.domain.tags import InvalidTag, TagDay, TrendingTag, parse_tag_name, tag_key
 from fedimeter.errors import BadResponse
 from fedimeter.fediverse.parse import parse_tag, parse_trending_tags
+from fedimeter.storage.database import Database
+from fedimeter.storage.tags import TagStore
 
 # Real response bodies from the Mastodon documentation (see fixtures/mastodon/SOURCES.md).
 EXAMPLES = Path(__file__).parent / "fixtures" / "mastodon"
@@ -172,3 +180,76 @@ def test_trending_tags_in_order_with_their_newest_day() -> None:
     assert parse_trending_tags([], host="h") == ()
     with pytest.raises(BadResponse, match="not a list"):
         parse_trending_tags({"tags": []}, host="h")
+
+
+# -- the CLI, on a database seeded directly ----------------------------------------------------
+
+# 2026-12-07 03:00 UTC: a round's time.
+ROUND = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """CLI settings on an SQLite file; its database URL, for seeding."""
+    path = tmp_path / "cli.sqlite3"
+    for name, value in {
+        "FEDIMETER_DATABASE_URL": f"sqlite:///{path}",
+        # Tables as wide as their rows, whatever terminal the test runner has.
+        "COLUMNS": "200",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return normalise_database_url(f"sqlite:///{path}")
+
+
+def seed(url: str, fill: Callable[[TagStore], Awaitable[None]]) -> None:
+    """Run ``fill`` on the tag store of the database at ``url``."""
+
+    async def go() -> None:
+        db = await Database.open(url)
+        try:
+            await fill(TagStore(db))
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+def invoke(*args: str) -> Result:
+    """Run ``fedimeter ARGS`` in-process."""
+    return CliRunner().invoke(app, list(args))
+
+
+def test_trends_show_says_an_empty_answer_and_draws_no_empty_table(cli_db: str) -> None:
+    """Trends turned off: one line saying the server answered [] and when, no table.
+
+    ``--json`` gives every time in ISO 8601 UTC with a Z.
+    """
+
+    async def fill(store: TagStore) -> None:
+        quiet, _ = await store.track_trends(InstanceAddress("quiet.example"), ROUND)
+        loud, _ = await store.track_trends(InstanceAddress("loud.example"), ROUND)
+        await store.store_trends(quiet, ROUND, [])
+        await store.store_trends(loud, ROUND, [TrendingTag(1, "Caturday", ROUND.date(), 12, 5)])
+
+    seed(cli_db, fill)
+    shown = invoke("tag", "trends", "show")
+    assert shown.exit_code == 0, shown.output
+    assert "nothing recorded yet" not in shown.stdout
+    assert (
+        "Trending on quiet.example: the server answered an empty list at 2026-12-07 03:00 UTC"
+        " (trends turned off there, or nothing trending), and no list since"
+    ) in shown.stdout
+    assert "Trending on loud.example, 2026-12-07 03:00 UTC" in shown.stdout
+    # One table: loud's; quiet has none.
+    assert shown.stdout.count("uses today") == 1
+    loud, quiet = json.loads(invoke("tag", "trends", "show", "--json").stdout)
+    assert (loud["host"], loud["taken_at"], loud["recording_since"]) == (
+        "loud.example",
+        "2026-12-07T03:00:00Z",
+        "2026-12-07T03:00:00Z",
+    )
+    assert (quiet["taken_at"], quiet["recording_since"], quiet["tags"]) == (
+        None,
+        "2026-12-07T03:00:00Z",
+        [],
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -34,6 +34,7 @@ from fedimeter.wiring import make_client, open_repository
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from fedimeter.storage.records import InstanceRecord
     from fedimeter.storage.tags import TagDayRecord, TagRecord, TrendRecord
 
 app = typer.Typer(
@@ -62,8 +63,8 @@ def tag_json(
         "name": tag.name,
         "host": tag.host,
         "url": tag.url,
-        "added_at": tag.added_at.isoformat(),
-        "checked_at": None if tag.checked_at is None else tag.checked_at.isoformat(),
+        "added_at": iso(tag.added_at),
+        "checked_at": iso(tag.checked_at),
         "consecutive_failures": tag.consecutive_failures,
         "last_error": tag.last_error,
         "last_complete_day": None if done is None else day_json(done),
@@ -387,7 +388,7 @@ def trends_show(
     cli = state(ctx)
     settings = cli.settings()
 
-    async def go() -> list[tuple[str, list[TrendRecord]]]:
+    async def go() -> list[tuple[str, datetime | None, list[TrendRecord]]]:
         async with open_repository(settings) as repo:
             store = TagStore(repo.db)
             recorded = await store.trend_instances()
@@ -399,9 +400,10 @@ def trends_show(
                     f"the trending hashtags of {shown} are not recorded"
                     " (see: fedimeter tag trends add HOST)"
                 )
+            known = {i.id: i for i in await repo.list_instances()}
             return [
-                (host, await store.latest_trends(instance_id))
-                for instance_id, host, _ in recorded
+                (host, _recording_since(known.get(i)), await store.latest_trends(i))
+                for i, host, _ in recorded
                 if not wanted or host in wanted
             ]
 
@@ -412,7 +414,8 @@ def trends_show(
                 [
                     {
                         "host": host,
-                        "taken_at": _taken(trends),
+                        "recording_since": iso(since),
+                        "taken_at": iso(trends[0].taken_at) if trends else None,
                         "tags": [
                             {
                                 "rank": t.rank,
@@ -424,7 +427,7 @@ def trends_show(
                             for t in trends
                         ],
                     }
-                    for host, trends in found
+                    for host, since, trends in found
                 ]
             ),
             markup=False,
@@ -437,9 +440,17 @@ def trends_show(
             markup=False,
         )
         return
-    for host, trends in found:
-        seen = _taken(trends)
-        title = f"Trending on {host}" + (f", {seen}" if seen else ": nothing recorded yet")
+    for host, since, trends in found:
+        if not trends:
+            # Recording starts with a reading that answered (tag_tracking.add_trends), and
+            # an empty list stores nothing: no list stored means that first answer was [].
+            cli.out.print(
+                f"Trending on {host}: the server answered an empty list at {when(since)} UTC"
+                " (trends turned off there, or nothing trending), and no list since",
+                markup=False,
+            )
+            continue
+        title = f"Trending on {host}, {when(trends[0].taken_at)} UTC"
         table = Table(title=title, title_justify="left")
         for column in ("#", "tag", "uses today", "accounts today"):
             table.add_column(column, justify="left" if column == "tag" else "right")
@@ -448,6 +459,10 @@ def trends_show(
         cli.out.print(table)
 
 
-def _taken(trends: list[TrendRecord]) -> str | None:
-    taken: datetime | None = trends[0].taken_at if trends else None
-    return None if taken is None else when(taken)
+def _recording_since(instance: InstanceRecord | None) -> datetime | None:
+    return None if instance is None else instance.trends_tracked_at
+
+
+def iso(value: datetime | None) -> str | None:
+    """``2026-12-07T03:00:00Z``: a moment in ISO 8601 UTC for ``--json``, or None."""
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
