@@ -36,10 +36,15 @@ def days(first: int, last: int, uses: int = 10, accounts: int = 4) -> list[Day]:
 
 
 def test_whole_days_of_a_period() -> None:
-    """Only days lying wholly inside: a period from 03:00 starts on the next day."""
-    assert whole_days(at(0), at(7)) == [DAY0 + timedelta(days=n) for n in range(7)]
-    assert whole_days(at(0, 3), at(7, 3)) == [DAY0 + timedelta(days=n) for n in range(1, 7)]
+    """As many days as the period is long, ending with the last one wholly before its end."""
+    week = [DAY0 + timedelta(days=n) for n in range(7)]
+    assert whole_days(at(0), at(7)) == week
+    # A 7-day report made at 03:00 sums the 7 days before that day, not 6 of them.
+    assert whole_days(at(0, 3), at(7, 3)) == week
+    # --since DAY0 --until DAY6: the end is DAY6's last moment, and DAY6 is in.
+    assert whole_days(at(0), at(7) - timedelta(microseconds=1)) == week
     assert whole_days(at(0, 3), at(0, 20)) == []
+    assert whole_days(at(0, 3), at(1, 3)) == [DAY0]
 
 
 def test_a_week_against_the_week_before() -> None:
@@ -73,11 +78,15 @@ def test_gaps_are_not_zeros_and_leave_the_change_unknown() -> None:
 
 
 def test_the_day_in_progress_is_apart_from_the_sums() -> None:
-    """A report ending mid-day: today's partial count is shown on its own, not summed."""
+    """A report ending mid-day: today's partial count is shown on its own, not summed.
+
+    The week's sums are the 7 whole days before today (DAY0 to DAY6), against the 7 before.
+    """
     stored = [*days(-7, 6), Day(DAY0 + timedelta(days=7), 3, 2, complete=False)]
     line = tag_line("t", "h", stored, since=at(0, 15), until=at(7, 15))
-    assert line.days == 6
-    assert line.uses == 60
+    assert line.days == 7
+    assert line.uses == 70
+    assert line.before == 70
     assert line.so_far == (DAY0 + timedelta(days=7), 3, 2)
     assert "3 so far on 2026-03-08" in render_text_of(line)
 

@@ -1,18 +1,19 @@
 """A report's lines for tracked hashtags: uses over the period's whole days, against before. Pure.
 
 A tag's figures are daily counts, not running totals, so its line sums days rather than
-comparing two samples: **uses** over the complete UTC days that lie wholly inside
-``[since, until]``, the **average accounts a day** over those days, the **busiest day**, and
-the same sum over as many days just before the period (**before**) for the change. A day no
-answer covered is not a zero: ``days_known`` says how many of the period's days are known, and
-the change is given only when both periods are known in full. The day still going on at
+comparing two samples: **uses** over as many complete UTC days as the period is long, ending
+with the last day wholly before ``until`` (``whole_days``), the **average accounts a day**
+over those days, the **busiest day**, and the same sum over as many days just before them
+(**before**) for the change. A day no answer covered is not a zero: ``days_known`` says how
+many of the period's days are known, and the change is given only when both periods are
+known in full. The day still going on at
 ``until`` is not in the sums; it is shown on its own (``so_far``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["TagDayLike", "TagLine", "tag_line", "whole_days"]
 
 _ONE_DAY = timedelta(days=1)
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 class TagDayLike(Protocol):
@@ -88,11 +90,18 @@ class TagLine:
 
 
 def whole_days(since: datetime, until: datetime) -> list[date]:
-    """The UTC days lying wholly inside ``[since, until]``, oldest first."""
+    """The UTC days a period's hashtag figures sum, oldest first.
+
+    As many whole days as the period is long, ending with the last day wholly before its
+    end: a 7-day report made at noon sums the 7 days before today (today is still going on),
+    like ``tag list``'s 7 days; an end at a day's last moment (``--until 2026-03-31``)
+    includes that day. A period shorter than a day has none.
+    """
     since, until = since.astimezone(UTC), until.astimezone(UTC)
-    first = since.date() if since.time() == time(0) else since.date() + _ONE_DAY
-    last = until.date() - _ONE_DAY
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    end = until + _ONE_MICROSECOND  # 23:59:59.999999 ends its day
+    last = end.date() - _ONE_DAY
+    count = (end - since) // _ONE_DAY
+    return [last - timedelta(days=n) for n in range(count - 1, -1, -1)]
 
 
 def tag_line(
