@@ -320,3 +320,62 @@ def test_a_422_never_echoes_a_large_input(settings: Settings) -> None:
     assert hosts["loc"] == ["body", "hosts"]
     assert "input" not in hosts
     assert all(len(str(part)) <= 100 for e in long_key.json()["detail"] for part in e["loc"])
+
+
+# --- body size --------------------------------------------------------------------------------
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A JSON body of ``total`` bytes sent in chunks, with no Content-Length."""
+    yield b'{"name": "'
+    left = total - len(b'{"name": "') - len(b'", "hosts": ["a.example"]}')
+    while left > 0:
+        yield b"x" * min(size, left)
+        left -= size
+    yield b'", "hosts": ["a.example"]}'
+
+
+def test_a_body_over_1_mib_is_a_413_in_one_line(settings: Settings, seeded: Seeded) -> None:
+    """Declared, or chunked with no length: 413 before the whole body is read or echoed."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    detail = "the request body is larger than 1048576 bytes, more than any API call needs"
+    big = b'{"name": "' + b"x" * (3 * 1024 * 1024) + b'", "hosts": ["a.example"]}'
+    with api(api_settings(settings, api_token=TOKEN)) as http:
+        declared = http.post("/api/v1/tags", content=big, headers=headers)
+        chunked = http.post("/api/v1/tags", content=_chunks(2 * 1024 * 1024), headers=headers)
+        hosts = http.post(
+            "/api/v1/tags",
+            json={"name": "x", "hosts": ["10.0.0.1"] * 200_000},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        compat = http.post(
+            "/api/accounts/add", content=big, headers={"Content-Type": "application/json"}
+        )
+        compat_get = http.request(
+            "GET", f"/api/{seeded.account}/data", content=_chunks(2 * 1024 * 1024), headers=headers
+        )
+        just_under = http.post("/api/v1/tags", content=_chunks(1024 * 1024 - 1000), headers=headers)
+    for answer in (declared, chunked, hosts):
+        assert answer.status_code == 413, answer.text[:300]
+        assert answer.json() == {"detail": detail, "code": "too_large"}
+    for answer in (compat, compat_get):
+        assert answer.status_code == 413, answer.text[:300]
+        assert answer.json() == {"status": False, "message": detail}
+    assert just_under.status_code == 422  # read and validated: a name that long is no tag
+    assert len(just_under.content) < 2_000
+
+
+def test_the_dashboard_upload_of_a_large_follows_export_is_not_limited(
+    settings: Settings,
+) -> None:
+    """The 1 MiB is the API's: /manage/add reads its 2 MB export and answers for itself."""
+    export = b"Account address,Show boosts\n" + b"someone@social.example,true\n" * 70_000
+    assert len(export) > 1024 * 1024
+    with api(api_settings(settings)) as http:
+        answer = http.post(
+            "/manage/add",
+            data={"csrf": "wrong", "handles": ""},
+            files={"follows": ("following_accounts.csv", export, "text/csv")},
+        )
+    assert answer.status_code == 403  # read whole, then refused by its CSRF check, not 413
+    assert "The form expired" in answer.text

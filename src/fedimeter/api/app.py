@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from fedimeter import __version__
 from fedimeter.api import compat, health, metrics, v1
+from fedimeter.api.bodies import ApiBodyLimit, too_large_handler
 from fedimeter.api.errors import install_error_handlers
 from fedimeter.api.services import Services
 from fedimeter.api.worker import ReadWorker
@@ -123,6 +124,9 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Request bodies under /api/ of at most 1 MiB, counted as they arrive (api/bodies.py).
+    app.add_middleware(ApiBodyLimit)
+    app.add_exception_handler(413, too_large_handler)
     app.include_router(health.router)
     app.include_router(v1.router)
     app.include_router(compat.router)
