@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -316,3 +317,21 @@ def test_the_api_needs_the_read_token_when_one_is_set(settings: Settings) -> Non
     assert refused.status_code == 401
     assert allowed.status_code == 200
     assert allowed.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+
+
+# ISO 8601 UTC with a Z, as every --json writes a moment.
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def test_alerts_list_json_writes_every_time_in_iso_utc(
+    env: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fired_at and each delivery's delivered_at end in Z, like runs' and accounts' times."""
+    monkeypatch.setenv("FEDIMETER_DATABASE_URL", settings.database_url)
+    with webhook_receiver() as hook:
+        fire_one(settings, webhook_url=hook.url, delivery_retries=0)
+    [listed] = json.loads(invoke("alerts", "list", "--json").stdout)
+    assert ISO_Z.match(listed["fired_at"]), listed["fired_at"]
+    [delivery] = listed["deliveries"]
+    assert delivery["status"] == "delivered"
+    assert ISO_Z.match(delivery["delivered_at"]), delivery["delivered_at"]

@@ -152,6 +152,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "FEDIMETER_DEFAULT_SCHEME": "http",
         "FEDIMETER_RETRY_BASE_DELAY": "0.01",
         "FEDIMETER_MAX_RETRIES": "0",
+        # Tables as wide as their rows, whatever terminal the test runner has.
+        "COLUMNS": "200",
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -306,3 +308,34 @@ async def test_metrics_export_the_last_7_days_per_account_with_engagement(
         for s in family.samples
     ]
     assert len(series) == 6  # one per family, for Alice alone
+
+
+# ISO 8601 UTC with a Z, as every --json writes a moment.
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+@pytest.fixture
+def read_once(env: None) -> Iterator[SimFediverse]:
+    """Alice's hand-made week on the real clock, read by one collect; Bob tracked, not on."""
+    world = SimFediverse(seed=9, start=datetime.now(UTC).replace(microsecond=0))
+    world.add_instance("alpha", version="4.3.0", rate_limit=None)
+    hand_made(world)
+    alpha = world.instance("alpha")
+    with world.run_in_thread():
+        alice, bob = alpha.account("alice"), alpha.account("bob")
+        assert invoke("track", "add", f"@{alice.acct}", f"@{bob.acct}").exit_code == 0
+        assert invoke("track", "engagement", f"@{alice.acct}").exit_code == 0
+        collected = invoke("collect")
+        assert collected.exit_code == 0, collected.output
+        yield world
+
+
+def test_engagement_json_writes_every_time_in_iso_utc(read_once: SimFediverse) -> None:
+    """engagement list and show --json: the state's times end in Z, like the figures'."""
+    acct = read_once.instance("alpha").account("alice").acct
+    (entry,) = json.loads(invoke("engagement", "list", "--json").stdout)
+    shown = json.loads(invoke("engagement", "show", f"@{acct}", "--json").stdout)
+    for found in (entry, shown):
+        for key in ("enabled_at", "read_at", "covered_since"):
+            assert ISO_Z.match(found[key]), (key, found[key])
+    assert ISO_Z.match(shown["period"]["since"])

@@ -11,6 +11,7 @@ from fedimeter.alerting import check_alerts, judge_alerts
 from fedimeter.cli.context import run, state
 from fedimeter.cli.options import JsonOption
 from fedimeter.cli.render import dumps, when
+from fedimeter.cli.tag import iso
 from fedimeter.clock import utc_now
 from fedimeter.delivery.alerts import alert_json
 from fedimeter.storage.alerts import AlertStore
@@ -48,7 +49,7 @@ def _record_json(alert: AlertRecord) -> dict[str, Any]:
                 "destination": d.destination,
                 "url": d.url,
                 "error": d.error,
-                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+                "delivered_at": iso(d.delivered_at),
             }
             for d in alert.deliveries
         ],

@@ -28,6 +28,7 @@ from fedimeter.cli.options import (
     write_graph,
 )
 from fedimeter.cli.render import dumps, number, when
+from fedimeter.cli.tag import iso
 from fedimeter.clock import utc_now
 from fedimeter.domain.engagement_report import figures_json
 from fedimeter.domain.handles import parse_account_ref
@@ -132,9 +133,6 @@ def _change_json(change: EngagementChange) -> dict[str, Any]:
 
 
 def _state_json(entry: EngagementAccount) -> dict[str, Any]:
-    def iso(value: Any) -> str | None:  # noqa: ANN401 - a datetime or None
-        return None if value is None else value.isoformat()
-
     return {
         "account_id": entry.account.id,
         "handle": entry.account.handle.acct,
