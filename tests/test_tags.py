@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,15 @@ from typer.testing import CliRunner, Result
 from fedimeter.cli import app
 from fedimeter.config import normalise_database_url
 from fedimeter.domain.models import InstanceAddress
-from fedimeter.domain.tags import InvalidTag, TagDay, TrendingTag, parse_tag_name, tag_key
+from fedimeter.domain.tags import (
+    InvalidTag,
+    TagDay,
+    TagName,
+    TagReading,
+    TrendingTag,
+    parse_tag_name,
+    tag_key,
+)
 from fedimeter.errors import BadResponse
 from fedimeter.fediverse.parse import parse_tag, parse_trending_tags
 from fedimeter.storage.database import Database
@@ -253,3 +261,33 @@ def test_trends_show_says_an_empty_answer_and_draws_no_empty_table(cli_db: str) 
         "2026-12-07T03:00:00Z",
         [],
     )
+
+
+def _days(*offsets: int, today: date) -> tuple[TagDay, ...]:
+    """Complete days ``today - offset`` (uses 10 + offset), and today so far (uses 3)."""
+    done = [TagDay(today - timedelta(days=n), 10 + n, 2, complete=True) for n in offsets]
+    return (*sorted(done, key=lambda d: d.day), TagDay(today, 3, 1, complete=False))
+
+
+def test_tag_list_json_has_the_week_and_the_state_the_table_shows(cli_db: str) -> None:
+    """The 7-day total (and how many days it adds up) and ok/failing, as the table has them."""
+    today = datetime.now(UTC).date()
+
+    async def fill(store: TagStore) -> None:
+        good = await store.track(
+            InstanceAddress("one.example"), TagName("Caturday", "caturday"), ROUND
+        )
+        bad = await store.track(InstanceAddress("two.example"), TagName("Gone", "gone"), ROUND)
+        # Days 1, 2 and 5 before today: three of the week's seven.
+        await store.store(good.id, TagReading("Caturday", None, _days(1, 2, 5, today=today)), ROUND)
+        await store.record_failure(bad.id, "unreachable", "two.example did not answer", ROUND)
+
+    seed(cli_db, fill)
+    good, bad = json.loads(invoke("tag", "list", "--json").stdout)
+    assert good["week"] == {"uses": 11 + 12 + 15, "days": 3}
+    assert good["state"] == "ok"
+    assert good["added_at"] == "2026-12-07T03:00:00Z"
+    assert (bad["week"], bad["state"], bad["consecutive_failures"]) == (None, "failing", 1)
+    table = invoke("tag", "list").stdout
+    assert f"{11 + 12 + 15:,}" in table
+    assert "failing (1x): two.example did not answer" in table

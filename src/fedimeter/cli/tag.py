@@ -29,6 +29,7 @@ from fedimeter.errors import FedimeterError, NotTracked
 from fedimeter.graphing import TagGraphMetric, tag_graph
 from fedimeter.storage.tags import TagStore
 from fedimeter.tag_tracking import add_tags, add_trends, find_tags, remove_tags, remove_trends
+from fedimeter.web.tagview import WEEK_DAYS, TagLine, tag_lines
 from fedimeter.wiring import make_client, open_repository
 
 if TYPE_CHECKING:
@@ -168,22 +169,21 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Tracked hashtags with their newest complete day, today so far, and their state."""
     cli = state(ctx)
     settings = cli.settings()
+    today = utc_now().date()
 
-    async def go() -> tuple[list[Any], dict[int, int]]:
+    async def go() -> list[TagLine]:
         async with open_repository(settings) as repo:
             store = TagStore(repo.db)
             latest = await store.latest()
-            since = (utc_now() - timedelta(days=7)).date()
+            since = today - timedelta(days=WEEK_DAYS)
             week = await store.histories([t.id for t, _, _ in latest], since=since)
-            return latest, {
-                tag_id: sum(d.uses for d in days if d.complete) for tag_id, days in week.items()
-            }
+            return tag_lines(latest, week, today)
 
-    rows, week_uses = run(ctx, go())
+    lines = run(ctx, go())
     if as_json:
-        cli.out.print(dumps([tag_json(t, d, g) for t, d, g in rows]), markup=False)
+        cli.out.print(dumps([_line_json(line) for line in lines]), markup=False)
         return
-    if not rows:
+    if not lines:
         cli.out.print(
             "No hashtag is tracked. Add one with: fedimeter tag add NAME --on HOST", markup=False
         )
@@ -192,12 +192,8 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for name in ("tag", "instance", "day", "uses", "accounts", "so far", "7 days", "read", "state"):
         right = name in {"uses", "accounts", "so far", "7 days"}
         table.add_column(name, justify="right" if right else "left")
-    for tag, done, going in rows:
-        state_text = (
-            "ok"
-            if not tag.consecutive_failures
-            else f"failing ({tag.consecutive_failures}x): {tag.last_error}"
-        )
+    for line in lines:
+        tag, done, going = line.tag, line.done, line.going
         table.add_row(
             f"#{tag.name}",
             tag.host,
@@ -205,11 +201,32 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
             number(done.uses if done else None),
             number(done.accounts if done else None),
             number(going.uses if going else None),
-            number(week_uses.get(tag.id)),
+            number(None if line.week is None else line.week.uses),
             when(tag.checked_at),
-            state_text,
+            _state_text(tag),
         )
     cli.out.print(table)
+
+
+def _state(tag: TagRecord) -> str:
+    return "failing" if tag.consecutive_failures else "ok"
+
+
+def _state_text(tag: TagRecord) -> str:
+    """``ok``, or ``failing (3x): why``: the table's state."""
+    if not tag.consecutive_failures:
+        return "ok"
+    return f"failing ({tag.consecutive_failures}x): {tag.last_error}"
+
+
+def _line_json(line: TagLine) -> dict[str, Any]:
+    """A ``tag list`` row for ``--json``: the tag, its newest days, its week and its state."""
+    week = line.week
+    return {
+        **tag_json(line.tag, line.done, line.going),
+        "week": None if week is None else {"uses": week.uses, "days": week.days},
+        "state": _state(line.tag),
+    }
 
 
 @app.command("history")
