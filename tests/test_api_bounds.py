@@ -379,3 +379,53 @@ def test_the_dashboard_upload_of_a_large_follows_export_is_not_limited(
         )
     assert answer.status_code == 403  # read whole, then refused by its CSRF check, not 413
     assert "The form expired" in answer.text
+
+
+# --- the same answer for the same question ------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["samples", "engagement/statuses"])
+def test_csv_by_accept_on_every_route_that_has_csv(
+    http: TestClient, seeded: Seeded, kind: str
+) -> None:
+    """As a tag's history: Accept: text/csv gives CSV; format, or JSON named too, wins."""
+    path = f"/api/v1/accounts/{seeded.account}/{kind}"
+    by_accept = http.get(path, headers={"Accept": "text/csv"})
+    by_format = http.get(path, params={"format": "csv"})
+    json_wins = http.get(path, headers={"Accept": "text/csv, application/json"})
+    forced = http.get(path, params={"format": "json"}, headers={"Accept": "text/csv"})
+    plain = http.get(path)
+    assert by_accept.headers["content-type"] == "text/csv; charset=utf-8"
+    assert by_accept.text == by_format.text
+    assert by_accept.text.count("\n") == 11  # a header and 10 rows
+    for answer in (json_wins, forced, plain):
+        assert answer.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        ("GET", ""),
+        ("GET", "/statuses"),
+        ("GET", "/graph.png"),
+        ("GET", "/graph.svg"),
+        ("DELETE", ""),
+        ("PUT", ""),
+    ],
+)
+def test_an_unknown_account_is_no_account_on_every_engagement_route(
+    http: TestClient, seeded: Seeded, method: str, suffix: str
+) -> None:
+    """No such account: 404 'no account with id 99'; known, never on: how to turn it on."""
+    unknown = http.request(method, f"/api/v1/accounts/99/engagement{suffix}")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "no account with id 99", "code": "not_tracked"}
+    if method == "PUT":
+        return
+    known = http.request(method, f"/api/v1/accounts/{seeded.plain_account}/engagement{suffix}")
+    assert known.status_code == 404
+    assert known.json() == {
+        "detail": f"engagement was never on for account {seeded.plain_account} (turn it on"
+        f" with PUT /api/v1/accounts/{seeded.plain_account}/engagement)",
+        "code": "not_tracked",
+    }

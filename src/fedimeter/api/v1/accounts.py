@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic_core import to_json
 
 from fedimeter.api.deps import ReadAccess, RepoDep, ServicesDep, WriteAccess
@@ -27,6 +27,7 @@ from fedimeter.api.v1.graphs import (
     GraphUntil,
     image_response,
 )
+from fedimeter.api.v1.negotiation import FORMAT_DESCRIPTION, Format, wants_csv
 from fedimeter.domain.analytics import change_between
 from fedimeter.domain.models import AccountState
 from fedimeter.domain.when import parse_period
@@ -149,23 +150,24 @@ async def delete_account(
     dependencies=[ReadAccess],
     response_model=SamplesPublic,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv."},
+        200: {"content": {"text/csv": {}}, "description": FORMAT_DESCRIPTION},
         404: {"description": "No such account."},
         422: {"description": "since or until is not a date, or since is after until."},
     },
 )
-async def get_samples(
+async def get_samples(  # noqa: PLR0917 - each query parameter is an argument
     account_id: AccountId,
     services: ServicesDep,
+    request: Request,
     since: Since = None,
     until: Until = None,
-    format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",  # noqa: A002
+    format: Format = None,  # noqa: A002 - the parameter's public name
 ) -> Response:
     """An account's samples between since and until, oldest first."""
     account = await services.repo.get_account(account_id)
     start, end = parse_period(since, until, services.clock())
     samples = await services.repo.samples(account.id, start, end)
-    if format == "csv":
+    if wants_csv(request, format):
         return _csv(account, samples)
     return _samples_json(account, start, end, samples)
 

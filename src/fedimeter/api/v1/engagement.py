@@ -13,12 +13,14 @@ import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
 from fedimeter.api.deps import ReadAccess, ServicesDep, WriteAccess
 from fedimeter.api.schemas import MAX_ID, READ_ERRORS, WRITE_ERRORS, ErrorBody
+from fedimeter.api.services import Services
 from fedimeter.api.v1.graphs import GRAPH_RESPONSES, GraphLook, image_response
+from fedimeter.api.v1.negotiation import FORMAT_DESCRIPTION, Format, wants_csv
 from fedimeter.domain.engagement import BestPost, EngagementFigures
 from fedimeter.domain.report_render import csv_safe
 from fedimeter.domain.when import parse_period
@@ -258,8 +260,15 @@ class StatusesPublic(BaseModel):
     statuses: list[StatusPublic]
 
 
-async def _state(store: EngagementStore, account_id: int) -> EngagementAccount:
-    state = await store.get(account_id)
+async def _state(services: Services, account_id: int) -> EngagementAccount:
+    """The account's engagement, for every route but PUT.
+
+    Raises:
+        NotTracked: no such account ("no account with id 99", as on every account route),
+            or engagement was never on for it (saying how to turn it on).
+    """
+    await services.repo.get_account(account_id)
+    state = await EngagementStore(services.db).get(account_id)
     if state is None:
         raise NotTracked(
             f"engagement was never on for account {account_id}"
@@ -285,7 +294,7 @@ async def put_engagement(account_id: AccountId, services: ServicesDep) -> Engage
     account = await services.repo.get_account(account_id)
     store = EngagementStore(services.db)
     await enable_engagement(store, account, services.clock())
-    return EngagementStatePublic.of(await _state(store, account_id))
+    return EngagementStatePublic.of(await _state(services, account_id))
 
 
 @router.delete(
@@ -302,9 +311,8 @@ async def delete_engagement(
     ] = False,
 ) -> Response:
     """Turn engagement off; the statuses read stay (and their figures) unless purge=true."""
-    store = EngagementStore(services.db)
-    await _state(store, account_id)
-    await store.disable(account_id, purge=purge)
+    await _state(services, account_id)
+    await EngagementStore(services.db).disable(account_id, purge=purge)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -330,6 +338,7 @@ async def get_engagement(  # noqa: PLR0917 - each query parameter is an argument
     Posts, replies and boosts made; favourites, boosts and replies received per post; the
     engagement rate (interactions per post over followers, in percent).
     """
+    await _state(services, account_id)
     start, end = report_period(services.clock(), period, since, until)
     view = await engagement_view(
         EngagementStore(services.db), account_id, since=start, until=end, by=by, top=top
@@ -342,7 +351,7 @@ async def get_engagement(  # noqa: PLR0917 - each query parameter is an argument
     dependencies=[ReadAccess],
     response_model=StatusesPublic,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv."},
+        200: {"content": {"text/csv": {}}, "description": FORMAT_DESCRIPTION},
         **_NOT_ON,
         422: {"model": ErrorBody, "description": "A date that cannot be read."},
     },
@@ -350,20 +359,22 @@ async def get_engagement(  # noqa: PLR0917 - each query parameter is an argument
 async def get_statuses(  # noqa: PLR0917 - each query parameter is an argument
     account_id: AccountId,
     services: ServicesDep,
+    request: Request,
     since: Since = None,
     until: Until = None,
     include_gone: Annotated[
         bool, Query(description="Also the statuses the server no longer shows.")
     ] = False,
-    format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",  # noqa: A002
+    format: Format = None,  # noqa: A002 - the parameter's public name
 ) -> Response:
     """The account's stored statuses posted between since and until, oldest first."""
-    store = EngagementStore(services.db)
-    state = await _state(store, account_id)
+    state = await _state(services, account_id)
     start, end = parse_period(since, until, services.clock())
-    statuses = await store.statuses(account_id, start, end, include_gone=include_gone)
+    statuses = await EngagementStore(services.db).statuses(
+        account_id, start, end, include_gone=include_gone
+    )
     handle = state.account.handle.acct
-    if format == "csv":
+    if wants_csv(request, format):
         filename = f"{handle.replace(':', '_')}-statuses.csv"
         return Response(
             statuses_csv(statuses),
@@ -438,6 +449,7 @@ async def get_graph(  # noqa: PLR0917 - each query parameter is an argument
     until: Until = None,
 ) -> Response:
     """The account's engagement over a period, a bar (or dot) per day or week."""
+    await _state(services, account_id)
     start, end = report_period(services.clock(), period, since, until)
     image = await engagement_graph(
         EngagementStore(services.db),

@@ -13,7 +13,7 @@ import io
 import logging
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -22,6 +22,7 @@ from fedimeter.api.deps import ReadAccess, ServicesDep, WriteAccess
 from fedimeter.api.errors import status_for
 from fedimeter.api.schemas import MAX_ID, READ_ERRORS, WRITE_ERRORS, ErrorBody
 from fedimeter.api.v1.graphs import GRAPH_RESPONSES, GraphLook, image_response
+from fedimeter.api.v1.negotiation import FORMAT_DESCRIPTION, Format, wants_csv
 from fedimeter.api.v1.tag_schemas import (
     TagAddError,
     TagAddResult,
@@ -203,7 +204,7 @@ async def delete_tag(tag_id: TagId, services: ServicesDep) -> Response:
     responses={
         200: {
             "content": {"text/csv": {}},
-            "description": "JSON, or CSV with format=csv (or Accept: text/csv).",
+            "description": FORMAT_DESCRIPTION,
         },
         404: {"model": ErrorBody, "description": "No such tracked tag."},
         422: {"model": ErrorBody, "description": "A date that cannot be read."},
@@ -215,10 +216,7 @@ async def get_history(  # noqa: PLR0917 - each query parameter is an argument
     request: Request,
     since: DaySince = None,
     until: DayUntil = None,
-    format: Annotated[  # noqa: A002 - the parameter's public name
-        Literal["json", "csv"] | None,
-        Query(description="json or csv; by default what Accept asks for, else json."),
-    ] = None,
+    format: Format = None,  # noqa: A002 - the parameter's public name
 ) -> Response:
     """The tag's days between since and until, oldest first; the newest may be in progress."""
     store = TagStore(services.db)
@@ -227,7 +225,7 @@ async def get_history(  # noqa: PLR0917 - each query parameter is an argument
     first = None if start is None else start.date()
     last = None if end is None else end.date()
     days = await store.history(tag.id, first, last)
-    if format == "csv" or (format is None and _wants_csv(request)):
+    if wants_csv(request, format):
         return Response(
             tag_days_csv(tag, days),
             media_type="text/csv; charset=utf-8",
@@ -242,12 +240,6 @@ async def get_history(  # noqa: PLR0917 - each query parameter is an argument
         days=[TagDayPublic.of(day) for day in days],
     )
     return Response(body.model_dump_json(), media_type="application/json")
-
-
-def _wants_csv(request: Request) -> bool:
-    """Whether the Accept header asks for CSV and not for JSON."""
-    accept = request.headers.get("accept", "").lower()
-    return "text/csv" in accept and "application/json" not in accept
 
 
 def _filename(tag: TagRecord) -> str:
