@@ -291,3 +291,36 @@ def test_tag_list_json_has_the_week_and_the_state_the_table_shows(cli_db: str) -
     table = invoke("tag", "list").stdout
     assert f"{11 + 12 + 15:,}" in table
     assert "failing (1x): two.example did not answer" in table
+
+
+def test_tag_history_names_its_note_column_and_shows_days_never_read(cli_db: str) -> None:
+    """Days between stored ones that no answer covered are rows "not recorded", never absent."""
+    today = datetime.now(UTC).date()
+
+    async def fill(store: TagStore) -> None:
+        tag = await store.track(
+            InstanceAddress("one.example"), TagName("Caturday", "caturday"), ROUND
+        )
+        # Days 5 and 2 before today, and today so far: days 4 and 3, and 1, were never read.
+        await store.store(tag.id, TagReading("Caturday", None, _days(5, 2, today=today)), ROUND)
+
+    seed(cli_db, fill)
+    shown = invoke("tag", "history", "caturday")
+    assert shown.exit_code == 0, shown.output
+    cells = [
+        [cell.strip() for cell in re.split("[│┃]", line)[1:-1]]
+        for line in shown.stdout.splitlines()
+        if line.startswith(("│", "┃"))
+    ]
+    assert cells[0] == ["day", "uses", "accounts", "note"]
+    assert cells[1:] == [
+        [(today - timedelta(days=5)).isoformat(), "15", "2", ""],
+        [(today - timedelta(days=4)).isoformat(), "—", "—", "not recorded"],
+        [(today - timedelta(days=3)).isoformat(), "—", "—", "not recorded"],
+        [(today - timedelta(days=2)).isoformat(), "12", "2", ""],
+        [(today - timedelta(days=1)).isoformat(), "—", "—", "not recorded"],
+        [today.isoformat(), "3", "1", "so far"],
+    ]
+    [found] = json.loads(invoke("tag", "history", "caturday", "--json").stdout)
+    assert len(found["days"]) == 3
+    assert found["not_recorded"] == [(today - timedelta(days=n)).isoformat() for n in (4, 3, 1)]

@@ -29,7 +29,7 @@ from fedimeter.errors import FedimeterError, NotTracked
 from fedimeter.graphing import TagGraphMetric, tag_graph
 from fedimeter.storage.tags import TagStore
 from fedimeter.tag_tracking import add_tags, add_trends, find_tags, remove_tags, remove_trends
-from fedimeter.web.tagview import WEEK_DAYS, TagLine, tag_lines
+from fedimeter.web.tagview import WEEK_DAYS, DayRow, TagLine, day_rows, tag_lines
 from fedimeter.wiring import make_client, open_repository
 
 if TYPE_CHECKING:
@@ -266,7 +266,14 @@ def history(
         cli.out.print(
             dumps(
                 [
-                    {"name": t.name, "host": t.host, "days": [day_json(d) for d in days]}
+                    {
+                        "name": t.name,
+                        "host": t.host,
+                        "days": [day_json(d) for d in days],
+                        "not_recorded": [
+                            row.day.isoformat() for row in _day_rows(days) if not row.recorded
+                        ],
+                    }
                     for t, days in found
                 ]
             ),
@@ -275,18 +282,30 @@ def history(
         return
     for tag, days in found:
         table = Table(title=f"{tag.label}: uses a day", title_justify="left")
-        for column in ("day", "uses", "accounts", ""):
-            table.add_column(column, justify="left" if column in {"day", ""} else "right")
-        for day in days:
+        for column in ("day", "uses", "accounts", "note"):
+            table.add_column(column, justify="left" if column in {"day", "note"} else "right")
+        for row in _day_rows(days):
             table.add_row(
-                day.day.isoformat(),
-                number(day.uses),
-                number(day.accounts),
-                "" if day.complete else "so far",
+                row.day.isoformat(),
+                number(row.uses),
+                number(row.accounts),
+                "not recorded" if not row.recorded else "" if row.complete else "so far",
             )
         if not days:
             table.add_row("—", "", "", "no day stored in this period")
         cli.out.print(table)
+
+
+def _day_rows(days: list[TagDayRecord]) -> list[DayRow]:
+    """Every day from the first stored to the last, oldest first; a day never read has no figures.
+
+    Days no answer covered are absent from storage, never zero: as the dashboard's tag page
+    does, they are shown as rows "not recorded", so a gap is seen.
+    """
+    if not days:
+        return []
+    first, last = days[0].day, days[-1].day
+    return day_rows(days, first, last, limit=(last - first).days + 1)[::-1]
 
 
 @app.command("graph")
