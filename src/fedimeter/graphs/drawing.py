@@ -7,16 +7,20 @@ other. Times are matplotlib date numbers in UTC.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 import math
 import statistics
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, date2num, num2date
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, get_font
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
 
@@ -42,6 +46,31 @@ TIME_AXIS_PT = 30  # about what the date labels and their offset take under the 
 SHORTEST_NAME = 16  # characters of a name kept when shortening it buys a legend more columns
 ELLIPSIS = "…"
 EXACT = 1e-9  # a tick this close to a label's value is shown exactly by it
+
+#: Fonts tried after DejaVu Sans, glyph by glyph, for names in other scripts: those installed
+#: (fonts-noto-cjk on Debian gives the Noto Sans CJK ones, fonts-noto-core the others).
+FALLBACK_FAMILIES = (
+    "Noto Sans",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK KR",
+    "Noto Sans CJK SC",
+    "Noto Sans CJK TC",
+    "Noto Sans Arabic",
+    "Noto Sans Hebrew",
+    "Noto Sans Devanagari",
+    "Noto Sans Bengali",
+    "Noto Sans Thai",
+    "Noto Sans Armenian",
+    "Noto Sans Georgian",
+    "Noto Sans Ethiopic",
+    "Noto Sans Symbols",
+    "Noto Sans Symbols2",
+    "Droid Sans Fallback",
+    "WenQuanYi Zen Hei",
+)
+#: Matplotlib's own font (3.10 and later) of a box for every character: the last fallback.
+LAST_RESORT = "Last Resort High-Efficiency"
+MISSING = "\u25a1"  # a white square, for a character no font has, when there is no Last Resort
 
 Points = list[tuple[float, float]]  # (matplotlib date number, value), in time order
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -97,6 +126,54 @@ def period_text(since: datetime, until: datetime) -> str:
     return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
 
+@functools.cache
+def font_families() -> tuple[str, ...]:
+    """DejaVu Sans (matplotlib's own), then the installed ``FALLBACK_FAMILIES`` and Last Resort.
+
+    Only installed families: matplotlib logs "Font family ... not found" for each other one
+    every time it draws. Read once per process: a font installed later needs a restart (and
+    matplotlib's font cache rebuilt, see docs/graphs.md).
+    """
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    wanted = (*FALLBACK_FAMILIES, LAST_RESORT)
+    if LAST_RESORT in installed:
+        # Last Resort has no bold: matplotlib would log so for every bold title's size.
+        logging.getLogger("matplotlib.font_manager").addFilter(_no_bold_last_resort)
+    return ("DejaVu Sans", *(family for family in wanted if family in installed))
+
+
+def _no_bold_last_resort(record: logging.LogRecord) -> bool:
+    """Drop matplotlib's "Failed to find font weight bold for Last Resort" (a logging filter)."""
+    return not (
+        record.msg.startswith("findfont: Failed to find font weight")
+        and LAST_RESORT in map(str, record.args or ())
+    )
+
+
+@functools.cache
+def covered() -> frozenset[int] | None:
+    """The characters the fonts draw, or None when Last Resort draws every one."""
+    if LAST_RESORT in font_families():
+        return None
+    characters: set[int] = set()
+    for family in font_families():
+        path = font_manager.findfont(FontProperties(family=family), fallback_to_default=False)
+        characters.update(get_font(path).get_charmap())
+    return frozenset(characters)
+
+
+def drawable(text: str) -> str:
+    """``text`` with a box for each character no font draws (only without Last Resort).
+
+    Matplotlib draws such a character as a box anyway, and warns for each: a flood in a
+    server's log. Spaces and line breaks stay.
+    """
+    characters = covered()
+    if characters is None:
+        return text
+    return "".join(c if c.isspace() or ord(c) in characters else MISSING for c in text)
+
+
 def renderer_of(fig: Figure) -> RendererBase:
     """An Agg renderer for measuring text in ``fig`` before it is encoded."""
     return FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call, no-any-return]
@@ -115,8 +192,9 @@ def new_figure(options: GraphOptions, theme: Theme, title: str) -> Figure:
         layout=ConstrainedLayoutEngine(w_pad=pad, h_pad=pad, hspace=0.04),
     )
     fig.suptitle(
-        title,
+        drawable(title),
         x=0.01,
+        fontfamily=list(font_families()),
         ha="left",
         fontsize=TITLE_SIZE,
         fontweight="bold",
@@ -498,7 +576,8 @@ def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5) -> None:
     ax.text(
         0.5,
         y,
-        message,
+        drawable(message),
+        fontfamily=list(font_families()),
         transform=ax.transAxes,
         ha="center",
         va="center",
@@ -602,11 +681,11 @@ def _legend(
 ) -> Legend:
     legend = fig.legend(
         handles,
-        labels,
+        [drawable(label) for label in labels],
         loc="outside lower center",
         ncols=columns,
         frameon=False,
-        fontsize=size,
+        prop=FontProperties(family=list(font_families()), size=size),
         handlelength=2.5,
         columnspacing=1.6,
     )
