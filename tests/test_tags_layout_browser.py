@@ -92,3 +92,28 @@ async def test_a_name_of_200_letters_wraps_and_every_column_stays_on_screen(
         assert measured["width"] <= width, (path, measured)
         assert measured["wider"] == [], (path, measured)
         assert measured["hidden"] == [], (path, measured)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_phone_still_says_which_day_the_uses_are_of(
+    db: Database, settings: Settings
+) -> None:
+    """At 400 pixels the "Last full day" column is hidden: the uses say their day instead."""
+    _chromium()
+    found, tag_id = await pages(db, settings)
+    shown = await layout(
+        found["/tags"],
+        400,
+        f"""() => {{
+          const visible = (e) => e.getClientRects().length > 0;
+          const heads = [...document.querySelectorAll("table.tags thead th")].filter(visible);
+          const uses = heads.findIndex((e) => e.textContent.trim().startsWith("Uses"));
+          const row = document.querySelector('a[href="/tags/{tag_id}"]').closest("tr");
+          const cells = [...row.children].filter(visible);
+          return {{heads: heads.map((e) => e.innerText.trim()), uses: cells[uses].innerText}};
+        }}""",
+    )
+    assert not any(head.startswith("Last full day") for head in shown["heads"]), shown
+    uses = next(head for head in shown["heads"] if head.startswith("Uses"))
+    assert "last full day" in uses.lower() or "2026-03-08" in shown["uses"], shown
+    assert "03-08" in shown["uses"] or "Mar 8" in shown["uses"], shown

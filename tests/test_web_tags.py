@@ -68,11 +68,12 @@ async def test_the_hashtags_page_lists_each_tag_on_each_instance(
         page = http.get("/tags")
     assert page.status_code == 200
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert "2 hashtags on 2 instances" in page.text
+    # #Caturday and #caturday are one hashtag (one key), tracked on two instances.
+    assert "1 hashtag, tracked 2 times, on 2 instances." in page.text
     assert _cells(page.text, social.id) == [
         "#Caturday on social.example",
         "2026-03-08",
-        "101",
+        "101 on 2026-03-08",  # the day is shown with the uses on a phone only
         "41",
         "9",
         "625 (6 of 7 days)",  # 107+106+105+104+102+101: the 6th of March was not answered
@@ -81,7 +82,7 @@ async def test_the_hashtags_page_lists_each_tag_on_each_instance(
     assert _cells(page.text, other.id) == [
         "#caturday on other.example",
         "2026-03-06",
-        "6",
+        "6 on 2026-03-06",
         "3",
         "2 on 2026-03-07",  # not read since: not today's
         "11 (2 of 7 days)",
@@ -90,6 +91,16 @@ async def test_the_hashtags_page_lists_each_tag_on_each_instance(
     assert page.text.index(f'href="/tags/{other.id}"') < page.text.index(
         f'href="/tags/{social.id}"'
     )
+
+
+async def test_the_hashtags_page_counts_hashtags_not_rows(db: Database, settings: Settings) -> None:
+    """Two hashtags in three rows: one is tracked on two instances ("7 hashtags" counted rows)."""
+    await seed(db)
+    await TagStore(db).track(SOCIAL, parse_tag_name("FediTips"), NOW)
+    with api(api_settings(settings), clock=lambda: NOW) as http:
+        text = http.get("/tags").text
+        assert "2 hashtags, tracked 3 times, on 2 instances." in text
+        assert "1 hashtag on 1 instance." in http.get("/tags", params={"q": "feditips"}).text
 
 
 async def test_the_hashtags_page_shows_each_recorded_trending_list(
