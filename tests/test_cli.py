@@ -334,18 +334,67 @@ def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_installed_command_prints_one_line_errors(tmp_path: Path) -> None:
-    """A real process given a bad handle prints one line and no traceback."""
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["track", "add", "@@"],
+        ["report", "--format", "xml"],  # a usage error: click's box would be 5 lines
+        ["alerts", "list", "--limit", "abc"],
+    ],
+)
+def test_the_installed_command_prints_one_line_errors(tmp_path: Path, args: list[str]) -> None:
+    """A real process given a bad handle or option prints one line and no traceback."""
     result = subprocess.run(
-        ["fedimeter", "track", "add", "@@"],
+        ["fedimeter", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={
+            "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "COLUMNS": "80",
+        },
     )
     assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["report", "--format", "xml"],
+            (
+                "error: Invalid value for '--format' / '-f': 'xml' is not one of 'text',"
+                " 'markdown', 'csv', 'json', 'html'. (fedimeter report -h for help)"
+            ),
+        ),
+        (
+            ["alerts", "list", "--limit", "abc"],
+            (
+                "error: Invalid value for '--limit' / '-n': expected a whole number"
+                " (fedimeter alerts list -h for help)"
+            ),
+        ),
+        (
+            ["alerts", "list", "--limit", "0"],
+            (
+                "error: Invalid value for '--limit' / '-n': must be at least 1"
+                " (fedimeter alerts list -h for help)"
+            ),
+        ),
+        (["nosuch"], "error: No such command 'nosuch'. (fedimeter -h for help)"),
+        (["track", "add"], "error: Missing argument 'handles'. (fedimeter track add -h for help)"),
+    ],
+)
+def test_usage_errors_are_one_line(args: list[str], line: str) -> None:
+    """What click says of a bad option or command, in one line with where to read more."""
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr == line + "\n"
+    assert result.stdout == ""
 
 
 def test_report_shows_changes_over_the_period(env: dict[str, str], world: SimFediverse) -> None:

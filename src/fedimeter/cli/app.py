@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from fedimeter import __version__
 from fedimeter.cli import (
@@ -30,7 +33,67 @@ from fedimeter.cli.context import CliState
 
 __all__ = ["app", "main"]
 
+#: What the parameter parser puts before a validator's own sentence.
+_VALIDATION_PREFIX = re.compile(r"\b(?:Value error|Assertion failed), ")
+#: The parser's (pydantic's) wording of a bad number, said plainly.
+_PLAINLY = [
+    (re.compile(r"Input should be a valid integer[^.(]*"), "expected a whole number"),
+    (re.compile(r"Input should be a valid number[^.(]*"), "expected a number"),
+    (re.compile(r"Input should be greater than or equal to (\S+)"), r"must be at least \1"),
+    (re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
+    (re.compile(r"Input should be greater than (\S+)"), r"must be more than \1"),
+    (re.compile(r"Input should be less than (\S+)"), r"must be less than \1"),
+]
+
+
+def usage_line(error: typer.TyperException) -> str:
+    """A usage error as one line: what is wrong, and where to read how it is done.
+
+    ``error: Invalid value for '--format' / '-f': 'xml' is not one of 'text', 'markdown'
+    (fedimeter report -h for help)``.
+    """
+    formatted = getattr(error, "format_message", None)
+    text = formatted() if callable(formatted) else str(error)
+    message = " ".join(str(text).split())
+    message = _VALIDATION_PREFIX.sub("", message)
+    for wording, plain in _PLAINLY:
+        message = wording.sub(plain, message)
+    context = getattr(error, "ctx", None)
+    where = f" ({context.command_path} -h for help)" if context is not None else ""
+    return f"error: {message}{where}"
+
+
+class OneLineErrors(TyperGroup):
+    """The command group, with usage errors said in one line on stderr (exit code 2).
+
+    Click's own form is a usage block and a framed box of several lines, against the
+    promise that every error is one line; what it says is kept.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,  # noqa: ANN401 - click's signature
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,  # noqa: ANN401 - click's signature
+    ) -> Any:  # noqa: ANN401 - a command's return value, or its exit code
+        """Run the command; in standalone mode, exit with its code."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)  # noqa: FBT003
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        except typer.TyperException as exc:
+            typer.echo(usage_line(exc), err=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="fedimeter",
     help="Measure how fediverse accounts grow: track them, collect samples, read them back.",
     no_args_is_help=True,
