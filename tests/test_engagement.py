@@ -493,3 +493,18 @@ def test_growing_days_are_marked_and_the_rate_axis_is_in_percent() -> None:
             until=T0 + DAY,
             options=GraphOptions(),
         )
+
+
+def test_every_count_of_a_report_line_agrees_with_its_noun() -> None:
+    """One follower, one interaction, one round: singular; "1 followers" never."""
+    figures = engagement_figures(
+        [Status("1", T0, "post", 1, 0, 0), Status("2", T0 + DAY, "reply", replies=0)],
+        [Sample(T0, 1)],
+        since=T0,
+        until=T0 + 7 * DAY,
+    )
+    text = engagement_text([line(figures=figures, failures=1, last_error="boom")])[2]
+    assert "1 post, 1 reply, 0 boosts made" in text
+    assert "of 1 follower;" in text
+    assert "not read for 1 round: boom" in text
+    assert "followers" not in text

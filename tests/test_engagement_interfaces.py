@@ -339,3 +339,16 @@ def test_engagement_json_writes_every_time_in_iso_utc(read_once: SimFediverse) -
         for key in ("enabled_at", "read_at", "covered_since"):
             assert ISO_Z.match(found[key]), (key, found[key])
     assert ISO_Z.match(shown["period"]["since"])
+
+
+def test_engagement_show_says_each_count_with_its_noun_agreeing(read_once: SimFediverse) -> None:
+    """Alice made 1 reply and 1 boost; her best post got 1 reply: never "1 replies"."""
+    acct = read_once.instance("alpha").account("alice").acct
+    shown = invoke("engagement", "show", f"@{acct}")
+    assert shown.exit_code == 0, shown.output
+    assert "  4 posts, 1 reply, 1 boost made" in shown.stdout
+    assert "(34 interactions on 5 posts)" in shown.stdout
+    assert "13 interactions (10 favourites, 2 boosts, 1 reply)" in shown.stdout
+    assert "1 replies" not in shown.stdout
+    assert "1 boosts" not in shown.stdout
+    assert "1 accounts with engagement" not in invoke("engagement", "list").stdout

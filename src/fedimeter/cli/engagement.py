@@ -30,7 +30,7 @@ from fedimeter.cli.options import (
 from fedimeter.cli.render import dumps, number, when
 from fedimeter.cli.tag import iso
 from fedimeter.clock import utc_now
-from fedimeter.domain.engagement_report import figures_json
+from fedimeter.domain.engagement_report import figures_json, plural
 from fedimeter.domain.handles import parse_account_ref
 from fedimeter.engagement_tracking import engagement_view, set_engagement
 from fedimeter.errors import FedimeterError, NotTracked
@@ -113,9 +113,8 @@ def track_engagement(
             "already_off": f"engagement was not on for {handle}",
         }[change.status]
         if change.status in {"off", "already_off"}:
-            text += (
-                f" ({change.statuses_deleted:,} statuses deleted)" if purge else " (figures kept)"
-            )
+            deleted = plural(change.statuses_deleted, "status", "statuses")
+            text += f" ({deleted} deleted)" if purge else " (figures kept)"
         cli.out.print(text, markup=False)
     raise typer.Exit(code)
 
@@ -175,7 +174,8 @@ def list_(
             markup=False,
         )
         return
-    table = Table(title=f"{len(entries)} accounts with engagement", title_justify="left")
+    title = f"{plural(len(entries), 'account')} with engagement"
+    table = Table(title=title, title_justify="left")
     for name, justify in [
         ("account", "left"),
         ("read", "left"),
@@ -216,26 +216,32 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}%"
 
 
+def _replies(count: int) -> str:
+    return plural(count, "reply", "replies")
+
+
 def _best_line(post: BestPost) -> str:
     excerpt = f' "{post.excerpt}"' if post.excerpt else ""
     return (
-        f"{post.interactions:,} interactions ({post.favourites:,} favourites,"
-        f" {post.boosts:,} boosts, {post.replies:,} replies)"
+        f"{plural(post.interactions, 'interaction')} ({plural(post.favourites, 'favourite')},"
+        f" {plural(post.boosts, 'boost')}, {_replies(post.replies)})"
         f" {post.created_at:%Y-%m-%d}{excerpt} {post.url or ''}"
     ).rstrip()
 
 
 def _summary(figures: EngagementFigures) -> list[str]:
-    lines = [
-        f"{figures.posts:,} posts, {figures.replies:,} replies, {figures.boosts:,} boosts made"
-    ]
+    made = f"{plural(figures.posts, 'post')}, {_replies(figures.replies)}"
+    lines = [f"{made}, {plural(figures.boosts, 'boost')} made"]
     if figures.own:
+        # Averages (1.0, 2.5) keep the plural noun: "1.0 favourites" per post.
         lines.append(
             f"received per post: {_one(figures.favourites_per_post)} favourites,"
             f" {_one(figures.boosts_per_post)} boosts, {_one(figures.replies_per_post)} replies"
-            f" ({figures.interactions:,} interactions on {figures.own:,} posts)"
+            f" ({plural(figures.interactions, 'interaction')} on {plural(figures.own, 'post')})"
         )
-        followers = "" if figures.followers is None else f" of {figures.followers:,} followers"
+        followers = (
+            "" if figures.followers is None else f" of {plural(figures.followers, 'follower')}"
+        )
         lines.append(f"engagement rate: {_rate(figures.rate)}{followers}")
     return lines
 

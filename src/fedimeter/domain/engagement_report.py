@@ -28,6 +28,7 @@ __all__ = [
     "engagement_notes",
     "engagement_text",
     "figures_json",
+    "plural",
 ]
 
 # Characters with an inline meaning in CommonMark/GFM (as report_render's escape_markdown).
@@ -73,7 +74,8 @@ def _rate(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}%"
 
 
-def _plural(count: int, noun: str, nouns: str | None = None) -> str:
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 reply``, ``2 replies``: a count with its noun agreeing (``nouns`` if not noun + s)."""
     return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
@@ -87,15 +89,15 @@ def engagement_notes(line: EngagementLine) -> list[str]:
     if line.figures.provisional:
         notes.append("counts still growing")
     if line.failures:
-        rounds = _plural(line.failures, "round")
+        rounds = plural(line.failures, "round")
         notes.append(f"not read for {rounds}: {line.last_error or 'no reason given'}")
     return notes
 
 
 def _activity(figures: EngagementFigures) -> str:
     """``12 posts, 3 replies, 4 boosts made``."""
-    replies = _plural(figures.replies, "reply", "replies")
-    return f"{_plural(figures.posts, 'post')}, {replies}, {_plural(figures.boosts, 'boost')} made"
+    replies = plural(figures.replies, "reply", "replies")
+    return f"{plural(figures.posts, 'post')}, {replies}, {plural(figures.boosts, 'boost')} made"
 
 
 def _received(figures: EngagementFigures) -> str:
@@ -107,14 +109,16 @@ def _received(figures: EngagementFigures) -> str:
         f" {_one(figures.boosts_per_post)} boosts, {_one(figures.replies_per_post)} replies"
     )
     if figures.rate is not None and figures.followers is not None:
-        text += f"; engagement rate {_rate(figures.rate)} of {figures.followers:,} followers"
+        text += (
+            f"; engagement rate {_rate(figures.rate)} of {plural(figures.followers, 'follower')}"
+        )
     return text
 
 
 def _best_text(post: BestPost) -> str:
     excerpt = f' "{post.excerpt}"' if post.excerpt else ""
     where = f" {post.url}" if post.url else ""
-    return f"{_plural(post.interactions, 'interaction')}, {_day(post.created_at)}{excerpt}{where}"
+    return f"{plural(post.interactions, 'interaction')}, {_day(post.created_at)}{excerpt}{where}"
 
 
 def engagement_text(lines: Sequence[EngagementLine]) -> list[str]:
@@ -174,7 +178,7 @@ def engagement_markdown(lines: Sequence[EngagementLine]) -> list[str]:
         out += ["", "Best posts:", ""]
         for line, post in best:
             label = _md(
-                f"{_day(post.created_at)}, {_plural(post.interactions, 'interaction')}"
+                f"{_day(post.created_at)}, {plural(post.interactions, 'interaction')}"
                 + (f": {post.excerpt}" if post.excerpt else "")
             )
             shown = f"[{label}](<{_md_url(post.url)}>)" if post.url else label
@@ -242,7 +246,7 @@ def engagement_html(lines: Sequence[EngagementLine]) -> list[str]:
             where = f' <span class="sub">{_h(post.url)}</span>' if post.url else ""
             out.append(
                 f"<li><bdi>@{_h(line.handle)}</bdi>, {_day(post.created_at)},"
-                f" {_h(_plural(post.interactions, 'interaction'))}{excerpt}{where}</li>"
+                f" {_h(plural(post.interactions, 'interaction'))}{excerpt}{where}</li>"
             )
         out.append("</ul>")
     out.append("</section>")
