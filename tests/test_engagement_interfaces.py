@@ -352,3 +352,19 @@ def test_engagement_show_says_each_count_with_its_noun_agreeing(read_once: SimFe
     assert "1 replies" not in shown.stdout
     assert "1 boosts" not in shown.stdout
     assert "1 accounts with engagement" not in invoke("engagement", "list").stdout
+
+
+def test_engagement_off_is_told_by_handle_with_how_to_turn_it_on(
+    read_once: SimFediverse, tmp_path: Path
+) -> None:
+    """Bob is tracked, engagement never on: the error names him, not his internal id."""
+    bob = read_once.instance("alpha").account("bob").acct
+    said = (
+        f"error: engagement is not on for @{bob}"
+        f" (turn it on with: fedimeter track engagement @{bob})"
+    )
+    shown = invoke("engagement", "show", f"@{bob}")
+    drawn = invoke("engagement", "graph", f"@{bob}", "-o", str(tmp_path / "bob.svg"))
+    for result in (shown, drawn):
+        assert result.exit_code == 1
+        assert result.stderr.strip() == said

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from fedimeter.domain.engagement import BestPost, EngagementFigures
     from fedimeter.engagement_tracking import EngagementChange, EngagementView
     from fedimeter.storage.engagement import EngagementAccount
+    from fedimeter.storage.records import AccountRecord
     from fedimeter.storage.repository import Repository
 
 __all__ = ["app", "track_engagement"]
@@ -200,12 +201,20 @@ def list_(
     cli.out.print(table)
 
 
-async def _account_id(repo: Repository, text: str, default_scheme: str) -> int:
+async def _account(repo: Repository, text: str, default_scheme: str) -> AccountRecord:
     ref = parse_account_ref(text, default_scheme=default_scheme)
     account = await find_tracked(repo, ref)
     if account is None:
         raise NotTracked(f"{ref.handle} is not tracked")
-    return account.id
+    return account
+
+
+def _not_on(account: AccountRecord) -> NotTracked:
+    """``engagement_view`` names only the id: say the handle, and how to turn it on."""
+    return NotTracked(
+        f"engagement is not on for {account.handle}"
+        f" (turn it on with: fedimeter track engagement {account.handle})"
+    )
 
 
 def _one(value: float | None) -> str:
@@ -305,10 +314,13 @@ def show(
 
     async def go() -> EngagementView:
         async with open_repository(settings) as repo:
-            account_id = await _account_id(repo, handle, settings.default_scheme)
-            return await engagement_view(
-                EngagementStore(repo.db), account_id, since=start, until=end, by=by, top=top
-            )
+            account = await _account(repo, handle, settings.default_scheme)
+            try:
+                return await engagement_view(
+                    EngagementStore(repo.db), account.id, since=start, until=end, by=by, top=top
+                )
+            except NotTracked:
+                raise _not_on(account) from None
 
     view = run(ctx, go())
     if as_json:
@@ -360,13 +372,15 @@ def graph(
 
     async def go() -> tuple[str, bytes]:
         async with open_repository(settings) as repo:
-            account_id = await _account_id(repo, handle, settings.default_scheme)
+            account = await _account(repo, handle, settings.default_scheme)
             store = EngagementStore(repo.db)
-            image = await engagement_graph(
-                store, account_id, metric=metric, by=by, since=start, until=end, options=options
-            )
-            entry = await store.get(account_id)
-            return (entry.account.handle.acct if entry else str(account_id)), image
+            try:
+                image = await engagement_graph(
+                    store, account.id, metric=metric, by=by, since=start, until=end, options=options
+                )
+            except NotTracked:
+                raise _not_on(account) from None
+            return account.handle.acct, image
 
     acct, image = run(ctx, go())
     path = output or graph_file(f"{acct}-engagement-{metric}")
