@@ -187,9 +187,12 @@ def test_engagement_since_1970_by_day_gives_the_days_read_not_one_per_day_since_
     assert len(days) == 21
     assert body["period"]["since"] == "1970-01-01T00:00:00Z"  # the period is as asked
     assert body["period"]["posts"] == sum(b["posts"] for b in body["buckets"]) == 9  # < NOW
-    graph = http.get(f"{base}/graph.png", params={"since": "1970-01-01", "by": "day"})
+    graph = http.get(f"{base}/graph.svg", params={"since": "1970-01-01", "by": "day"})
     assert graph.status_code == 200
-    assert graph.headers["content-type"] == "image/png"
+    assert graph.headers["content-type"].startswith("image/svg+xml")
+    # Drawn over the days read, as the buckets are, not over 56 years with bars at the end.
+    assert "2026-02-17" in graph.text
+    assert "1970" not in graph.text
 
 
 async def test_more_than_a_thousand_buckets_is_a_422_saying_what_to_do(

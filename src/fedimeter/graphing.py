@@ -411,6 +411,11 @@ async def engagement_graph(
         StorageError: the database refused.
     """
     view = await engagement_view(store, account_id, since=since, until=until, by=by, top=0)
+    if view.buckets:
+        # Buckets cover only the days something was read: a period from 1970 is drawn over
+        # the account's own days, not as a bar at the end of a 56-year axis.
+        since = max(since, view.buckets[0].since)
+        until = min(until, view.buckets[-1].until)
     return await asyncio.to_thread(
         render_engagement,
         f"@{view.state.account.handle.acct}",

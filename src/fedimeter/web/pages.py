@@ -21,6 +21,7 @@ from fedimeter.domain.overview import PERIODS, SORT_KEYS, SortKey, select_rows
 from fedimeter.domain.report_html import SPARKLINE_HEIGHT, SPARKLINE_WIDTH, sparkline_points
 from fedimeter.domain.report_render import format_count, format_signed
 from fedimeter.domain.tags import tag_key
+from fedimeter.domain.when import FIRST_DAY, LAST_DAY
 from fedimeter.engagement_tracking import engagement_view
 from fedimeter.errors import InvalidInput, NotTracked, RoundInProgress
 from fedimeter.instance_tracking import source_problems
@@ -256,10 +257,7 @@ PERIOD_CHOICES: tuple[tuple[str, int | None], ...] = (
 )
 #: Their links: name, query.
 PERIOD_LINKS = [(name, f"?period={name}") for name, _ in PERIOD_CHOICES]
-#: The days a custom period may cover: nothing was measured before, and the arithmetic of
-#: a period (a period as long before it, its last moment) must stay inside Python's dates.
-FIRST_DAY = date(1970, 1, 1)
-LAST_DAY = date(2999, 12, 31)
+#: The days a custom period may cover are those of every date typed (domain.when).
 _DAYS_SHOWN = f"Dates run from {FIRST_DAY} to {LAST_DAY}."
 METRIC_NAMES = (("followers", "Followers"), ("following", "Following"), ("statuses", "Posts"))
 
