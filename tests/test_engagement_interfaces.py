@@ -20,8 +20,10 @@ from typer.testing import CliRunner, Result
 
 from apihelpers import api, api_settings
 from fedimeter.cli import app
+from fedimeter.cli.engagement import _coverage
 from fedimeter.collect import collect_round
 from fedimeter.config import Settings
+from fedimeter.domain.engagement import EngagementFigures
 from fedimeter.metrics import FedimeterCollector, read_snapshot
 from fedimeter.metrics.engagement import EngagementRow, engagement_rows
 from fedimeter.simfedi import SimFediverse
@@ -31,6 +33,8 @@ from test_engagement_rounds import hand_made, turn_on
 from test_graph import png_size
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -368,3 +372,28 @@ def test_engagement_off_is_told_by_handle_with_how_to_turn_it_on(
     for result in (shown, drawn):
         assert result.exit_code == 1
         assert result.stderr.strip() == said
+
+
+def test_a_week_that_starts_before_reading_began_is_marked_not_zero(
+    read_once: SimFediverse,
+) -> None:
+    """Reading began mid-week: its row says from when, and --json flags it partial."""
+    acct = read_once.instance("alpha").account("alice").acct
+    args = ("engagement", "show", f"@{acct}", "--by", "week", "--period", "30d")
+    data = json.loads(invoke(*args, "--json").stdout)
+    covered = datetime.fromisoformat(data["covered_since"])
+    first, *rest = data["buckets"]
+    assert datetime.fromisoformat(first["since"]) < covered  # the week began before
+    assert (first["partial"], first["coverage"]) == (True, "part")
+    assert all((b["partial"], b["coverage"]) == (False, "all") for b in rest)
+    text = invoke(*args).stdout
+    assert f"only from {covered:%Y-%m-%d %H:%M}" in text
+
+
+def test_a_bucket_none_of_whose_time_was_read_is_not_read() -> None:
+    """Before covered_since entirely (or nothing read yet): "none", shown as "not read"."""
+    week = EngagementFigures(NOW - 7 * DAY, NOW, 0, 0, 0, 0, 0, 0, None)
+    assert _coverage(week, None) == "none"
+    assert _coverage(week, NOW) == "none"
+    assert _coverage(week, NOW - DAY) == "part"
+    assert _coverage(week, NOW - 7 * DAY) == "all"

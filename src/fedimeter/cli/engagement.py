@@ -42,6 +42,8 @@ from fedimeter.tracking import find_tracked
 from fedimeter.wiring import open_repository
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from fedimeter.domain.engagement import BestPost, EngagementFigures
     from fedimeter.engagement_tracking import EngagementChange, EngagementView
     from fedimeter.storage.engagement import EngagementAccount
@@ -278,10 +280,21 @@ def _print_view(ctx: typer.Context, view: EngagementView) -> None:
         out.print("  best posts:", markup=False)
         for post in figures.best:
             out.print(f"    {_best_line(post)}", markup=False)
+    out.print(_bucket_table(view))
+
+
+def _bucket_table(view: EngagementView) -> Table:
+    """Day by day (or weekly); a bucket none of whose time was read says so, not zeros."""
     table = Table(title=f"by {view.by}", title_justify="left")
-    for name in ("from", "posts", "replies", "boosts", "per post", "rate"):
-        table.add_column(name, justify="left" if name == "from" else "right")
+    for name in ("from", "posts", "replies", "boosts", "per post", "rate", "note"):
+        table.add_column(name, justify="left" if name in {"from", "note"} else "right")
+    covered = view.state.covered_since
     for bucket in view.buckets:
+        read = _coverage(bucket, covered)
+        if read == "none":
+            # Nothing of it was read: unknown, not zero.
+            table.add_row(when(bucket.since), "—", "—", "—", "—", "—", "not read")
+            continue
         table.add_row(
             when(bucket.since),
             number(bucket.posts),
@@ -289,8 +302,28 @@ def _print_view(ctx: typer.Context, view: EngagementView) -> None:
             number(bucket.boosts),
             _one(bucket.interactions_per_post),
             _rate(bucket.rate),
+            "" if read == "all" else f"only from {when(covered)}",
         )
-    out.print(table)
+    return table
+
+
+Coverage = Literal["all", "part", "none"]
+
+
+def _coverage(bucket: EngagementFigures, covered_since: datetime | None) -> Coverage:
+    """How much of a bucket's time was read: every status posted from covered_since on was."""
+    if covered_since is None or covered_since >= bucket.until:
+        return "none"
+    return "all" if covered_since <= bucket.since else "part"
+
+
+def _bucket_json(bucket: EngagementFigures, covered_since: datetime | None) -> dict[str, Any]:
+    read = _coverage(bucket, covered_since)
+    return {
+        **{k: v for k, v in figures_json(bucket).items() if k != "best"},
+        "partial": read != "all",
+        "coverage": read,
+    }
 
 
 @app.command("show")
@@ -331,10 +364,7 @@ def show(
                     "partial": view.partial,
                     "period": figures_json(view.figures),
                     "by": view.by,
-                    "buckets": [
-                        {k: v for k, v in figures_json(b).items() if k != "best"}
-                        for b in view.buckets
-                    ],
+                    "buckets": [_bucket_json(b, view.state.covered_since) for b in view.buckets],
                 }
             ),
             markup=False,
