@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from fedimeter.cli import app
 from fedimeter.config import load_settings
-from fedimeter.domain.alert_rules import AlertRule
+from fedimeter.domain.alert_rules import AlertRule, parse_rules
 from fedimeter.errors import ConfigError
 
 TOML = """
@@ -184,3 +184,26 @@ def test_the_cli_says_it_in_one_line_with_exit_code_3(monkeypatch: pytest.Monkey
         "error: invalid setting alerts: rule 1 (milestone): values must be whole numbers from 1"
         " to 1,000,000,000,000, not '1k'\n"
     )
+
+
+def test_a_handle_in_a_tags_rule_is_told_as_a_handle() -> None:
+    """@alice@host among a tags rule's only: said to be a handle, not "an empty hashtag"."""
+    rule = {"kind": "rise", "percent": 100, "scope": "tags", "only": ["@alice@example.social"]}
+    with pytest.raises(ValueError, match="rule 1") as caught:
+        parse_rules([rule])
+    text = str(caught.value)
+    assert "the name is empty" not in text
+    assert "only names '@alice@example.social', an account handle: a tags rule names" in text
+    assert "#caturday@example.social, or hosts" in text
+
+
+def test_alerts_that_are_no_list_say_what_they_must_be(tmp_path: Path) -> None:
+    """alerts = "yes" in the file: a list of [[alerts]] tables, not "not a JSON list"."""
+    path = tmp_path / "fedimeter.toml"
+    path.write_text('alerts = "yes"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    text = str(caught.value)
+    assert "not a JSON list" not in text
+    assert "alerts must be a list of rules ([[alerts]] tables" in text
+    assert text.endswith("not 'yes'")

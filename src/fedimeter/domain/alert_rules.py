@@ -150,6 +150,13 @@ def parse_rules(value: object) -> list[AlertRule]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
+            if not text.startswith(("[", "{")):
+                # alerts = "yes" in TOML, or a variable that is no JSON at all.
+                msg = (
+                    "alerts must be a list of rules ([[alerts]] tables, or in"
+                    f" FEDIMETER_ALERTS a JSON list of them), not {text[:40]!r}"
+                )
+                raise ValueError(msg) from None
             msg = f"not a JSON list of rules ({exc.msg} at character {exc.pos + 1})"
             raise ValueError(msg) from None
     if isinstance(value, dict):
@@ -344,6 +351,12 @@ def _only(value: object, scope: AlertScope) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str):
             msg = f"only must list {_only_what(scope)}, not {item!r}"
+            raise _Problem(msg)
+        if scope != "accounts" and item.strip().startswith("@"):
+            msg = (
+                f"only names {item.strip()!r}, an account handle: a {scope} rule names"
+                f" {_only_what(scope)} (for accounts, a rule of scope accounts)"
+            )
             raise _Problem(msg)
         try:
             if scope == "accounts":
