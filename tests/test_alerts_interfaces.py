@@ -19,11 +19,14 @@ from deliveryhelpers import with_settings
 from fedimeter.cli import app
 from fedimeter.clock import utc_now
 from fedimeter.config import Settings, normalise_database_url
+from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
+from fedimeter.domain.tags import TagName
 from fedimeter.rounds import RoundManager
 from fedimeter.simfedi import SimFediverse
 from fedimeter.storage.alerts import AlertStore
 from fedimeter.storage.database import Database
 from fedimeter.storage.repository import Repository
+from fedimeter.storage.tags import TagStore
 from peers import webhook_receiver
 from pg import PostgresServer
 from simhelpers import sim_client, track
@@ -335,3 +338,49 @@ def test_alerts_list_json_writes_every_time_in_iso_utc(
     [delivery] = listed["deliveries"]
     assert delivery["status"] == "delivered"
     assert ISO_Z.match(delivery["delivered_at"]), delivery["delivered_at"]
+
+
+def test_only_entries_that_match_nothing_tracked_are_warned_of(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in only watches nothing: check (and list, with nothing fired) says so per entry.
+
+    Entries that match something tracked (a handle, a tag anywhere, a tag's host) are not.
+    """
+
+    async def seed() -> None:
+        db = await Database.open(normalise_database_url(f"sqlite:///{env}"))
+        try:
+            host = "example.social"
+            resolved = ResolvedAccount(Handle("alice", host), InstanceAddress(host), remote_id="1")
+            await Repository(db).add_account(resolved, utc_now())
+            await TagStore(db).track(
+                InstanceAddress("one.example"), TagName("Caturday", "caturday"), utc_now()
+            )
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    rules = [
+        {"name": "people", "kind": "drop", "percent": 5,
+         "only": ["@alice@example.social", "@nobody@example.social"]},
+        {"name": "tags", "kind": "rise", "percent": 100, "scope": "tags",
+         "only": ["#Caturday", "#nosuchtag", "one.example", "caturday@two.example"]},
+        {"name": "servers", "kind": "failing", "scope": "instances", "only": ["gone.example"]},
+    ]  # fmt: skip
+    monkeypatch.setenv("FEDIMETER_ALERTS", json.dumps(rules))
+    expected = [
+        f"warning: rule {rule}: only names {entry}, which matches no tracked {noun}:"
+        " the rule watches nothing there"
+        for rule, entry, noun in [
+            ("people", "nobody@example.social", "account"),
+            ("tags", "#nosuchtag", "hashtag"),
+            ("tags", "caturday@two.example", "hashtag"),
+            ("servers", "gone.example", "instance"),
+        ]
+    ]
+    for args in (("alerts", "check"), ("alerts", "check", "--dry-run"), ("alerts", "list")):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stderr.splitlines() == expected, args
+    assert json.loads(invoke("alerts", "check", "--json").stdout)["fired"] == []

@@ -14,7 +14,10 @@ from fedimeter.cli.render import dumps, when
 from fedimeter.cli.tag import iso
 from fedimeter.clock import utc_now
 from fedimeter.delivery.alerts import alert_json
+from fedimeter.domain.alert_rules import unmatched_only
 from fedimeter.storage.alerts import AlertStore
+from fedimeter.storage.instances import InstanceStore
+from fedimeter.storage.tags import TagStore
 from fedimeter.wiring import open_repository
 
 if TYPE_CHECKING:
@@ -22,8 +25,10 @@ if TYPE_CHECKING:
     from fedimeter.cli.context import CliState
     from fedimeter.config import Settings
     from fedimeter.delivery.alerts import AlertOutcome
+    from fedimeter.domain.alert_rules import AlertScope
     from fedimeter.domain.alerts import Occurrence
     from fedimeter.storage.alerts import AlertRecord
+    from fedimeter.storage.repository import Repository
 
 __all__ = ["alerts_json", "app", "print_alert_run"]
 
@@ -88,6 +93,46 @@ def _delivery_state(alert: AlertRecord) -> str:
     return "; ".join(parts)
 
 
+_SUBJECT_NOUNS: dict[AlertScope, str] = {
+    "accounts": "account",
+    "instances": "instance",
+    "tags": "hashtag",
+}
+
+
+async def _tracked_keys(repo: Repository, scope: AlertScope) -> list[str]:
+    """The normalised keys of what is tracked in ``scope``, as rules' ``only`` names them."""
+    if scope == "accounts":
+        return [a.handle.key for a in await repo.list_account_records()]
+    if scope == "instances":
+        return [i.host for i in await InstanceStore(repo.db).tracked()]
+    return [f"{t.key}@{t.host}" for t in await TagStore(repo.db).tracked()]
+
+
+def _warn_unmatched(ctx: typer.Context, cli: CliState, settings: Settings) -> None:
+    """A warning line on stderr for each ``only`` entry of a rule that matches nothing tracked.
+
+    Rules are checked when the settings load, without the database: a typo in ``only`` (or
+    a tag not tracked yet) would watch nothing, silently.
+    """
+    rules = [rule for rule in settings.alerts if rule.only]
+    if not rules:
+        return
+
+    async def go() -> list[str]:
+        async with open_repository(settings) as repo:
+            keys = {scope: await _tracked_keys(repo, scope) for scope in {r.scope for r in rules}}
+        return [
+            f"warning: rule {rule.name}: only names {entry}, which matches no tracked"
+            f" {_SUBJECT_NOUNS[rule.scope]}: the rule watches nothing there"
+            for rule in rules
+            for entry in unmatched_only(rule, keys[rule.scope])
+        ]
+
+    for line in run(ctx, go()):
+        cli.err.print(line, markup=False)
+
+
 def print_alert_run(cli: CliState, result: AlertRun) -> bool:
     """One line per alert fired and per channel; return whether a delivery failed."""
     for alert in result.fired:
@@ -122,6 +167,7 @@ def list_alerts(
         cli.out.print(
             "No alert has fired." + ("" if settings.alerts else " " + _NO_RULES), markup=False
         )
+        _warn_unmatched(ctx, cli, settings)
         return
     table = Table(title="Recent alerts", title_justify="left")
     for name in ("id", "fired", "rule", "alert", "delivery"):
@@ -155,6 +201,7 @@ def check(
         else:
             cli.out.print(_NO_RULES, markup=False)
         return
+    _warn_unmatched(ctx, cli, settings)
     if dry_run:
         _dry_run(ctx, cli, settings, as_json=as_json)
         return

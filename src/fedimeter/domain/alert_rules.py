@@ -31,11 +31,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, fields
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from fedimeter.domain.handles import parse_account_ref, parse_authority
 from fedimeter.domain.tags import parse_tag_name
 from fedimeter.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -47,6 +50,7 @@ __all__ = [
     "AlertRule",
     "AlertScope",
     "parse_rules",
+    "unmatched_only",
 ]
 
 AlertKind = Literal["drop", "rise", "failing", "milestone"]
@@ -424,3 +428,28 @@ def _default_name(rule: AlertRule) -> str:
     if rule.only:
         parts.append("+".join(rule.only))
     return "-".join(parts)[:_MAX_NAME]
+
+
+def unmatched_only(rule: AlertRule, subjects: Iterable[str]) -> list[str]:
+    """The entries of ``rule.only`` that name none of ``subjects``.
+
+    ``subjects`` are the normalised keys of what is tracked in the rule's scope (handles'
+    ``user@host``, hosts, tags' ``key@host``). Rules are checked without the database, so a
+    typo (or a tag not tracked yet) would silently watch nothing: the CLI warns with these.
+    """
+    keys = set(subjects)
+    if rule.scope != "tags":
+        return [entry for entry in rule.only if entry not in keys]
+    names = {key.partition("@")[0] for key in keys}
+    hosts = {key.partition("@")[2] for key in keys}
+    missing = []
+    for entry in rule.only:
+        if entry.startswith("#"):
+            found = entry[1:] in names
+        elif "@" in entry:
+            found = entry in keys
+        else:
+            found = entry in hosts
+        if not found:
+            missing.append(entry)
+    return missing
