@@ -304,3 +304,9 @@ def test_a_rule_watches_only_its_scope() -> None:
     found = evaluate([the_rule], [account, instance], [], Fired(), at(2))
     assert [o.subject for o in found] == [SOCIAL]
     assert found[0].text.startswith("example.social lost 10.0 % of its posts")
+
+
+def test_a_subject_exactly_at_a_milestone_the_day_before_did_not_reach_it_now() -> None:
+    """1,000 at the end of day 1, 1,005 on day 2: it was not below 1,000, nothing is told."""
+    assert daily(rule(kind="milestone", values=[1000]), [1000, 1005]) == []
+    assert daily(rule(kind="milestone", round_numbers=True), [100, 240]) == []

@@ -275,3 +275,37 @@ async def test_untracked_accounts_are_not_watched(settings: Settings, db: Databa
     await days.repo.untrack_account(alice, at(1, 9))
     await days.round(at(2), {alice: 500})
     assert days.fired == []
+
+
+async def test_each_failing_rule_counts_its_own_rounds(settings: Settings, db: Database) -> None:
+    """Rules of 2 and 5 rounds: two failures in a row tell the first only, at the second."""
+    days = Calendar(
+        settings,
+        db,
+        {"kind": "failing", "rounds": 2, "name": "two"},
+        {"kind": "failing", "rounds": 5, "name": "five"},
+    )
+    alice = await days.account("alice@example.social")
+    for day, value in enumerate([1000, None, None, 1000], start=1):
+        await days.round(at(day), {alice: value})
+    assert days.fired == [
+        (
+            at(3),
+            (
+                "@alice@example.social could not be measured in 2 rounds in a row,"
+                " since 2026-04-02 03:00 UTC: example.social did not answer"
+            ),
+        )
+    ]
+
+
+async def test_a_dry_run_after_a_failing_alert_shows_nothing_already_fired(
+    settings: Settings, db: Database
+) -> None:
+    """A streak told at its third round: a dry run at the fourth has nothing new to show."""
+    days = Calendar(settings, db, {"kind": "failing", "rounds": 3})
+    alice = await days.account("alice@example.social")
+    for day, value in enumerate([1000, None, None, None, None], start=1):
+        await days.round(at(day), {alice: value})
+    assert days.fired_on() == [at(4)]
+    assert await judge_alerts(days.settings, db, now=at(5)) == []

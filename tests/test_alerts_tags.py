@@ -547,3 +547,19 @@ async def test_a_milestone_crossed_twice_fires_once(settings: Settings, db: Data
             ),
         )
     ]
+
+
+def test_a_count_must_be_more_than_the_count() -> None:
+    """count = 10: up or down by exactly 10 is not more than 10; by 11 is."""
+    rise, drop = rule(kind="rise", count=10), rule(kind="drop", count=10)
+    assert judge(rise, tag([3, 13])) == []
+    assert judge(rise, tag([3, 14])) != []
+    assert judge(drop, tag([50, 40])) == []
+    assert judge(drop, tag([50, 39])) != []
+
+
+def test_a_day_exactly_at_a_milestone_before_reached_it_then() -> None:
+    """100 uses on a stored day (or as the peak before): 120 later reaches nothing new."""
+    the_rule = rule(kind="milestone", values=[100])
+    assert judge(the_rule, tag([100, 120])) == []
+    assert judge(the_rule, tag([60, 120], peaks={"uses": 100})) == []

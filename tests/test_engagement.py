@@ -508,3 +508,30 @@ def test_every_count_of_a_report_line_agrees_with_its_noun() -> None:
     assert "of 1 follower;" in text
     assert "not read for 1 round: boom" in text
     assert "followers" not in text
+
+
+def test_boosts_are_never_own_posts_whatever_counts_they_carry() -> None:
+    """A boost showing counts (7, 7, 7) adds nothing received and is no best post.
+
+    The week's sums stay 11, 2, 3 (see the figures test); with room for ten best posts,
+    the four own statuses only: 1 (12), 3 (3), 2 (1), 5 (0).
+    """
+    statuses = [
+        replace(s, favourites=7, reblogs=7, replies=7) if s.kind == "boost" else s for s in week()
+    ]
+    f = engagement_figures(statuses, [], since=T0, until=T0 + 7 * DAY, top=10)
+    assert (f.posts, f.replies, f.boosts, f.own) == (3, 1, 1, 4)
+    assert (f.favourites_received, f.boosts_received, f.replies_received) == (11, 2, 3)
+    assert [b.id for b in f.best] == ["1", "3", "2", "5"]
+
+
+def test_best_posts_go_by_interactions_then_favourites_then_newest() -> None:
+    """b: 2+10 = 12 first; a, c and d have 9 each: d and a (9 favourites, d newer), then c (3)."""
+    statuses = [
+        Status("a", T0 + timedelta(hours=1), "post", 9, 0, 0),
+        Status("b", T0 + timedelta(hours=2), "post", 2, 10, 0),
+        Status("c", T0 + timedelta(hours=3), "reply", 3, 0, 6, in_reply_to_id="x"),
+        Status("d", T0 + timedelta(hours=4), "post", 9, 0, 0),
+    ]
+    f = engagement_figures(statuses, [], since=T0, until=T0 + DAY, top=4)
+    assert [(b.id, b.interactions) for b in f.best] == [("b", 12), ("d", 9), ("a", 9), ("c", 9)]

@@ -465,3 +465,32 @@ async def test_workers_read_each_timeline_once_under_their_host_lease(
         assert await store.get((await stored(repo, carol)).id) is None
     finally:
         await db.close()
+
+
+async def test_a_reading_stops_at_engagement_max_pages_and_says_so(
+    settings: Settings, repo: Repository, world: SimFediverse
+) -> None:
+    """100 statuses in the window, at most 2 pages: 2 requests (1 paging), 80 stored, capped.
+
+    The reading covers the newest 80 only (back to 80 hours ago): the week is partial.
+    """
+    alice = old(world.instance("alpha"), "alice")
+    now = world.now
+    for n in range(100):
+        alice.add_status(f"post {n}", created_at=now - (n + 1) * HOUR)
+    capped = engagement_settings(settings, engagement_max_pages=2)
+    async with sim_client(capped, world) as client:
+        await track(repo, client, [alice])
+        await turn_on(repo, alice)
+        world.clear_requests()
+        result = await collect_round(repo, client, capped, clock=lambda: world.now)
+    done = result.engagement
+    assert (done.requests, done.paging_requests, done.statuses) == (2, 1, 80)
+    assert done.capped == [alice.acct]
+    assert world.count("alpha", "account_statuses") == 2
+    account = await stored(repo, alice)
+    store = EngagementStore(repo.db)
+    assert len(await store.statuses(account.id)) == 80
+    view = await engagement_view(store, account.id, since=now - 7 * DAY, until=now)
+    assert view.partial
+    assert view.figures.posts == 80
