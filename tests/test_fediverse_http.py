@@ -7,7 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
-from fedimeter.errors import AccessDenied, AddressRefused, BadResponse, RemoteUnavailable
+from fedimeter.errors import (
+    AccessDenied,
+    AddressRefused,
+    BadResponse,
+    RemoteUnavailable,
+)
 from fedimeter.fediverse.body import MAX_JSON_DEPTH, decode_json
 from fedimeter.fediverse.http import Fetcher
 from test_fediverse_support import (

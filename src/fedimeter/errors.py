@@ -28,6 +28,9 @@ not a ``FedimeterError`` is a bug.
 
 from __future__ import annotations
 
+import errno
+import re
+
 __all__ = [
     "AccessDenied",
     "AccountNotFound",
@@ -49,6 +52,7 @@ __all__ = [
     "RemoteUnavailable",
     "RoundInProgress",
     "StorageError",
+    "network_reason",
 ]
 
 
@@ -171,3 +175,34 @@ class Halted(FediverseError):
     """The request was not sent because the round is stopping; the account was not failed."""
 
     code = "halted"
+
+
+#: What a person reads for the network errors a server's address gives most.
+_ERRNO_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EPIPE: "connection closed while sending",
+}
+_ERRNO_TEXT = re.compile(r"\[Errno (\d+)\]")
+
+
+def network_reason(exc: BaseException) -> str:
+    """A network failure in words: ``connection refused``, not ``[Errno 111] Connect call ...``.
+
+    Other failures are as they say themselves. Looks through the exceptions ``exc`` was
+    raised from for the operating system's error.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _ERRNO_WORDS:
+            return _ERRNO_WORDS[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(exc).split())
+    found = _ERRNO_TEXT.search(text)
+    if found is not None and int(found[1]) in _ERRNO_WORDS:
+        return _ERRNO_WORDS[int(found[1])]
+    return text or type(exc).__name__

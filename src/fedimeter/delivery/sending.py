@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from fedimeter.errors import AddressRefused, BadResponse, DeliveryError
+from fedimeter.errors import AddressRefused, BadResponse, DeliveryError, network_reason
 from fedimeter.fediverse.body import decode_json, read_body
 from fedimeter.fediverse.ratelimit import read_rate_limit
 from fedimeter.fediverse.transport import GuardedTransport
@@ -95,7 +95,7 @@ class Sender:
         except httpx.TimeoutException:
             raise Retry("timed out") from None
         except httpx.TransportError as exc:
-            raise Retry(f"could not be reached ({type(exc).__name__}: {exc})") from None
+            raise Retry(f"could not be reached ({network_reason(exc)})") from None
         try:
             host = response.url.host
             try:

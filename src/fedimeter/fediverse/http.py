@@ -31,6 +31,7 @@ from fedimeter.errors import (
     Halted,
     RateLimited,
     RemoteUnavailable,
+    network_reason,
 )
 from fedimeter.fediverse.body import (
     answer_headers,
@@ -499,9 +500,9 @@ class Fetcher:
         if isinstance(exc, httpx.TimeoutException):
             return f"timed out after {settings.read_timeout:g} s"
         if isinstance(exc, httpx.ConnectError):
-            return f"could not be reached ({exc})"
+            return f"could not be reached ({network_reason(exc)})"
         if isinstance(exc, httpx.RemoteProtocolError):
-            return f"broke off the answer ({exc})"
+            return f"broke off the answer ({network_reason(exc)})"
         return f"failed on the network ({type(exc).__name__}: {exc})"
 
 
