@@ -37,7 +37,7 @@ def _accounts_table(result: DemoResult) -> Table:
     table.add_column("followers", justify="right")
     table.add_column("following", justify="right")
     table.add_column("posts", justify="right")
-    table.add_column("last post")
+    table.add_column("last post", no_wrap=True)
     table.add_column("state")
     for account, samples in result.accounts:
         if samples:
@@ -81,17 +81,20 @@ def _instances_table(result: DemoResult) -> Table:
 
 
 def _tags_table(result: DemoResult) -> Table:
-    table = Table(title="Hashtags (uses a day; today still counting)", title_justify="left")
-    table.add_column("hashtag")
-    table.add_column("instance")
-    shown = [day for _, days in result.tags for day in days][-7:] if result.tags else []
-    for day in (d.day for d in shown):
-        table.add_column(day.strftime("%a %d"), justify="right")
+    host = result.tags[0][0].host if result.tags else ""
+    table = Table(
+        title=f"Hashtags on {host}, uses a day",
+        title_justify="left",
+        caption="* the day of the last round, still counting",
+        caption_justify="left",
+    )
+    table.add_column("hashtag", no_wrap=True)
+    shown = result.tags[0][1][-7:] if result.tags else []
+    for day in shown:
+        table.add_column(day.day.strftime("%a %d"), justify="right", no_wrap=True)
     for tag, days in result.tags:
         table.add_row(
-            f"#{tag.name}",
-            tag.host,
-            *(f"{d.uses:,}" + ("" if d.complete else " so far") for d in days[-7:]),
+            f"#{tag.name}", *(f"{d.uses:,}" + ("" if d.complete else "*") for d in days[-7:])
         )
     return table
 
