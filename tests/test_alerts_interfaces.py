@@ -384,3 +384,39 @@ def test_only_entries_that_match_nothing_tracked_are_warned_of(
         assert result.exit_code == 0, result.output
         assert result.stderr.splitlines() == expected, args
     assert json.loads(invoke("alerts", "check", "--json").stdout)["fired"] == []
+
+
+def test_alerts_list_never_cuts_a_rule_name_and_reads_at_80_columns(
+    env: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule's name whole, fired in UTC; at 80 columns an alert takes a few lines."""
+    monkeypatch.setenv("FEDIMETER_DATABASE_URL", settings.database_url)
+    name = "drop-accounts-followers-5%-1d-alice@example.social"
+
+    async def go() -> None:
+        db = await Database.open(settings.database_url)
+        try:
+            rule = {"kind": "drop", "percent": 5, "name": name}
+            days = Calendar(settings, db, rule, webhook_url="http://127.0.0.1:9/x")
+            alice = await days.account("alice@example.social")
+            await days.round(at(1), {alice: 1000})
+            await days.round(at(2), {alice: 900})
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+    wide = invoke("alerts", "list")
+    assert wide.exit_code == 0, wide.output
+    assert "fired (UTC)" in wide.stdout
+    assert name in wide.stdout
+    assert "…" not in wide.stdout
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = invoke("alerts", "list")
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in narrow.stdout
+    assert name in narrow.stdout
+    assert "@alice@example.social lost 10.0 % of their followers" in narrow.stdout
+    # The title, a blank line, the heading and its rule, five lines, a blank one.
+    assert len(lines) <= 10, narrow.stdout

@@ -324,3 +324,32 @@ def test_tag_history_names_its_note_column_and_shows_days_never_read(cli_db: str
     [found] = json.loads(invoke("tag", "history", "caturday", "--json").stdout)
     assert len(found["days"]) == 3
     assert found["not_recorded"] == [(today - timedelta(days=n)).isoformat() for n in (4, 3, 1)]
+
+
+def test_tag_list_reads_at_80_columns_and_cuts_nothing(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns: no line wider, no "…", the tag, its instance and its day whole."""
+    today = datetime.now(UTC).date()
+
+    async def fill(store: TagStore) -> None:
+        tag = await store.track(
+            InstanceAddress("mastodon.example.social"), TagName("Caturday", "caturday"), ROUND
+        )
+        await store.store(tag.id, TagReading("Caturday", None, _days(1, 2, today=today)), ROUND)
+        bad = await store.track(InstanceAddress("127.0.0.1"), TagName("Gone", "gone"), ROUND)
+        await store.record_failure(bad.id, "unreachable", "127.0.0.1 did not answer", ROUND)
+
+    seed(cli_db, fill)
+    wide = invoke("tag", "list").stdout
+    assert "read (UTC)" in wide
+    monkeypatch.setenv("COLUMNS", "80")
+    listed = invoke("tag", "list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in listed.stdout
+    for whole in ("#Caturday", "mastodon.example.social", "127.0.0.1", "failing (1x)"):
+        assert whole in listed.stdout
+    assert (today - timedelta(days=1)).isoformat() in listed.stdout
+    assert "read 2026-12-07 03:00 UTC" in listed.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from fedimeter.alerting import check_alerts, judge_alerts
@@ -169,14 +170,45 @@ def list_alerts(
         )
         _warn_unmatched(ctx, cli, settings)
         return
+    cli.out.print(_alerts_table(found, cli.out.width))
+
+
+#: Below this many columns, the table folds the rule, the alert and its delivery into one.
+WIDE = 120
+
+
+def _alerts_table(found: list[AlertRecord], width: int) -> Table:
+    """Recent alerts: rule names (what people edit) are never cut; times are UTC.
+
+    Wide, a column each, the rule on one line (folded only if it cannot fit) while the
+    alert and its delivery wrap. Narrow (80 columns), the rule, the alert and its delivery
+    are three lines of one cell, so an alert takes a few lines, not eighteen.
+    """
     table = Table(title="Recent alerts", title_justify="left")
-    for name in ("id", "fired", "rule", "alert", "delivery"):
-        table.add_column(name, justify="right" if name == "id" else "left")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("fired (UTC)", no_wrap=True)
+    if width >= WIDE:
+        table.add_column("rule", no_wrap=True, overflow="fold")
+        table.add_column("alert", ratio=2, overflow="fold")
+        table.add_column("delivery", ratio=1, overflow="fold")
+        for alert in found:
+            table.add_row(
+                str(alert.id),
+                when(alert.fired_at),
+                alert.rule,
+                alert.text,
+                _delivery_state(alert),
+            )
+        return table
+    table.box = box.SIMPLE_HEAD
+    table.pad_edge = False
+    table.leading = 1
+    table.add_column("rule, alert, delivery", ratio=1, overflow="fold")
     for alert in found:
-        table.add_row(
-            str(alert.id), when(alert.fired_at), alert.rule, alert.text, _delivery_state(alert)
-        )
-    cli.out.print(table)
+        fired = when(alert.fired_at).replace(" ", "\n")
+        cell = f"{alert.rule}\n{alert.text}\ndelivery: {_delivery_state(alert)}"
+        table.add_row(str(alert.id), fired, cell)
+    return table
 
 
 @app.command("check")

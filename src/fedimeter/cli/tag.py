@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from fedimeter.cli.context import exit_code, fail, run, state
@@ -188,24 +189,51 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
             "No hashtag is tracked. Add one with: fedimeter tag add NAME --on HOST", markup=False
         )
         return
+    cli.out.print(_tag_table(lines, cli.out.width))
+
+
+#: Below this many columns, tables fold into fewer, two-line columns (80 is the classic).
+WIDE = 120
+
+
+def _tag_table(lines: list[TagLine], width: int) -> Table:
+    """``tag list``'s table: one line a tag when wide, two when narrow.
+
+    Narrow, the tag, its instance and its state (with the read time) share the first cell,
+    one over the other, so nothing is cut at 80 columns: a long cell folds, never ends in
+    ``…``.
+    """
     table = Table(title="Tracked hashtags", title_justify="left")
-    for name in ("tag", "instance", "day", "uses", "accounts", "so far", "7 days", "read", "state"):
-        right = name in {"uses", "accounts", "so far", "7 days"}
-        table.add_column(name, justify="right" if right else "left")
+    numbers = ("uses", "accounts", "so far", "7 days")
+    if width >= WIDE:
+        for name in ("tag", "instance", "day", *numbers, "read (UTC)", "state"):
+            right = name in numbers
+            table.add_column(name, justify="right" if right else "left", overflow="fold")
+    else:
+        table.box = box.SIMPLE_HEAD
+        table.pad_edge = False
+        table.leading = 1
+        table.add_column("tag, instance, state", overflow="fold", ratio=1)
+        table.add_column("day", no_wrap=True)
+        for name in numbers:
+            table.add_column(name, justify="right", no_wrap=True)
     for line in lines:
         tag, done, going = line.tag, line.done, line.going
-        table.add_row(
-            f"#{tag.name}",
-            tag.host,
+        figures = (
             when(done.day if done else None),
             number(done.uses if done else None),
             number(done.accounts if done else None),
             number(going.uses if going else None),
             number(None if line.week is None else line.week.uses),
-            when(tag.checked_at),
-            _state_text(tag),
         )
-    cli.out.print(table)
+        if width >= WIDE:
+            table.add_row(
+                f"#{tag.name}", tag.host, *figures, when(tag.checked_at), _state_text(tag)
+            )
+        else:
+            read = f"read {when(tag.checked_at)} UTC" if tag.checked_at else "not read yet"
+            table.add_row(f"#{tag.name}\n{tag.host}\n{_state_text(tag)}; {read}", *figures)
+    return table
 
 
 def _state(tag: TagRecord) -> str:
