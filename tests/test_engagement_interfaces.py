@@ -245,7 +245,7 @@ def test_the_cli_as_a_person_uses_it(
         assert "engagement on for" in on.stdout
         collected = invoke("collect")
         assert collected.exit_code == 0, collected.output
-        assert "engagement read: 1 timeline, 6 statuses, 1 requests (0 paging)" in collected.stdout
+        assert "engagement read: 1 timeline, 6 statuses, 1 request (0 paging)" in collected.stdout
         listed = invoke("engagement", "list", "--json")
         assert listed.exit_code == 0, listed.output
         (entry,) = json.loads(listed.stdout)

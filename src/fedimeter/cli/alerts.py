@@ -11,8 +11,7 @@ from rich.table import Table
 from fedimeter.alerting import check_alerts, judge_alerts
 from fedimeter.cli.context import run, state
 from fedimeter.cli.options import JsonOption
-from fedimeter.cli.render import dumps, when
-from fedimeter.cli.tag import iso
+from fedimeter.cli.render import dumps, iso, when
 from fedimeter.clock import utc_now
 from fedimeter.delivery.alerts import alert_json
 from fedimeter.domain.alert_rules import unmatched_only

@@ -17,6 +17,7 @@ from fedimeter.cli.render import dumps, number, run_json, when
 from fedimeter.clock import utc_now
 from fedimeter.collect import collect_round
 from fedimeter.delivery import Deliverer, deliver_after_round
+from fedimeter.domain.engagement_report import plural
 from fedimeter.instance_tracking import describe_down, source_problems
 from fedimeter.retention import downsample_after_round
 from fedimeter.storage.deliveries import DeliveryLog
@@ -115,8 +116,8 @@ def _print_engagement(cli: CliState, result: RoundResult) -> None:
     done = result.engagement
     if done.accounts:
         cli.out.print(
-            f"engagement read: {done.accounts:,} timeline{'s' * (done.accounts != 1)},"
-            f" {done.statuses:,} statuses, {done.requests:,} requests"
+            f"engagement read: {plural(done.accounts, 'timeline')},"
+            f" {plural(done.statuses, 'status', 'statuses')}, {plural(done.requests, 'request')}"
             f" ({done.paging_requests:,} paging)",
             markup=False,
         )

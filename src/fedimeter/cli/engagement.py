@@ -27,8 +27,7 @@ from fedimeter.cli.options import (
     output_option,
     write_graph,
 )
-from fedimeter.cli.render import dumps, number, when
-from fedimeter.cli.tag import iso
+from fedimeter.cli.render import dumps, iso, number, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.engagement_report import figures_json, plural
 from fedimeter.domain.handles import parse_account_ref

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from fedimeter.sampleformat import sample_values
@@ -13,7 +13,17 @@ if TYPE_CHECKING:
 
     from fedimeter.storage.records import AccountRecord, RunRecord, SampleRecord
 
-__all__ = ["account_json", "dumps", "number", "run_json", "sample_json", "size", "tally", "when"]
+__all__ = [
+    "account_json",
+    "dumps",
+    "iso",
+    "number",
+    "run_json",
+    "sample_json",
+    "size",
+    "tally",
+    "when",
+]
 
 
 def number(value: int | None) -> str:
@@ -50,11 +60,13 @@ def when(value: datetime | date | None) -> str:
     return value.isoformat()
 
 
-def _iso(value: datetime | date | None) -> str | None:
+def iso(value: datetime | date | None) -> str | None:
+    """``2026-12-07T03:00:00Z`` (a moment, in UTC) or ``2026-12-07`` (a day) for ``--json``."""
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        moment = value if value.tzinfo is None else value.astimezone(UTC)
+        return moment.isoformat().replace("+00:00", "Z")
     return value.isoformat()
 
 
@@ -75,9 +87,9 @@ def account_json(account: AccountRecord, latest: SampleRecord | None = None) -> 
         "url": account.url,
         "state": account.state.value,
         "moved_to": account.moved_to,
-        "added_at": _iso(account.added_at),
+        "added_at": iso(account.added_at),
         "last_error": account.last_error,
-        "last_error_at": _iso(account.last_error_at),
+        "last_error_at": iso(account.last_error_at),
         "latest": None if latest is None else sample_json(latest),
     }
 
@@ -87,8 +99,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     return {
         "id": run.id,
         "status": run.status,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
         "duration_seconds": run.duration_seconds,
         "resumes_run_id": run.resumes_run_id,
         "accounts_planned": run.accounts_planned,

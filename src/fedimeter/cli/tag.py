@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +23,7 @@ from fedimeter.cli.options import (
     output_option,
     write_graph,
 )
-from fedimeter.cli.render import dumps, number, when
+from fedimeter.cli.render import dumps, iso, number, when
 from fedimeter.clock import utc_now
 from fedimeter.domain.when import parse_period
 from fedimeter.errors import FedimeterError, NotTracked
@@ -525,8 +525,3 @@ def trends_show(
 
 def _recording_since(instance: InstanceRecord | None) -> datetime | None:
     return None if instance is None else instance.trends_tracked_at
-
-
-def iso(value: datetime | None) -> str | None:
-    """``2026-12-07T03:00:00Z``: a moment in ISO 8601 UTC for ``--json``, or None."""
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
