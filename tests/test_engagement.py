@@ -408,6 +408,20 @@ def test_reports_carry_the_section_only_with_engagement_lines() -> None:
     assert render_json(with_lines)["engagement"] == [engagement_json(line())]
 
 
+def test_the_html_tables_fit_the_report_width() -> None:
+    """Notes and the instances' weeks wrap, and so do the engagement table's long headers.
+
+    Without it the engagement table (nine columns of unbreakable cells) ran past the report's
+    1,080 pixels and its notes could only be read by scrolling.
+    """
+    report = build_report([], since=T0, until=T0 + 7 * DAY, now=T0 + 7 * DAY)
+    page = render_html(replace(report, engagement=(line(),)))
+    assert "td.notes{white-space:normal" in page
+    assert "thead th.wrap{white-space:normal}" in page
+    assert '<th scope="col" class="wrap">Favourites / post</th>' in page
+    assert '<td class="notes">' in page
+
+
 def test_figures_are_frozen_values() -> None:
     """A period's figures are a value: equal inputs give equal figures."""
     a = engagement_figures(week(), [], since=T0, until=T0 + 7 * DAY)

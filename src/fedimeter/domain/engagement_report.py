@@ -220,9 +220,9 @@ def engagement_html(lines: Sequence[EngagementLine]) -> list[str]:
                     _one(f.boosts_per_post),
                     _one(f.replies_per_post),
                     _rate(f.rate),
-                    "; ".join(engagement_notes(line)),
                 )
             ),
+            f'<td class="notes">{_h("; ".join(engagement_notes(line)))}</td>',
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     out = [
@@ -231,7 +231,10 @@ def engagement_html(lines: Sequence[EngagementLine]) -> list[str]:
         '<p class="meta">Posts of the period, with their counts as last read.</p>',
         '<div class="scroll">',
         "<table>",
-        "<thead><tr>" + "".join(f'<th scope="col">{h}</th>' for h in headers) + "</tr></thead>",
+        # Its headers wrap ("Favourites / post"): the table then fits the report's width.
+        "<thead><tr>"
+        + "".join(f'<th scope="col" class="wrap">{h}</th>' for h in headers)
+        + "</tr></thead>",
         "<tbody>",
         *rows,
         "</tbody>",

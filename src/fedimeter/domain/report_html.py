@@ -72,6 +72,8 @@ p{margin:0 0 .75rem}
 .day{white-space:nowrap}
 .meta,.handle,.sub,thead th,.nodata{color:#59636e}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:1rem 0}
+td.notes{white-space:normal;text-align:left;min-width:14rem}
+thead th.wrap{white-space:normal}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:.5rem .55rem;border-bottom:1px solid #d1d9e0;text-align:right;
 vertical-align:top;white-space:nowrap}
@@ -295,7 +297,9 @@ def _instance_row(line: InstanceLine) -> str:
         "<td></td>" if line.users is None else _count_cell(line.users),
         "<td></td>" if line.statuses is None else _count_cell(line.statuses),
         f"<td>{'' if line.active_month is None else format_count(line.active_month)}</td>",
-        f"<td>{'' if line.last_week is None else _text(week_note(line.last_week))}</td>",
+        '<td class="notes">'
+        + ("" if line.last_week is None else _text(week_note(line.last_week)))
+        + "</td>",
         f"<td>{format_day(line.measured_at)}</td>",
     ]
     return "<tr>" + "".join(cells) + "</tr>"
@@ -339,7 +343,7 @@ def _tag_row(line: TagLine) -> str:
         f"<td>{format_count(line.uses)}</td>",
         f"<td>{_text(change)}</td>",
         f"<td>{'' if line.accounts_per_day is None else f'{line.accounts_per_day:,.1f}'}</td>",
-        f"<td>{_text('; '.join(notes))}</td>",
+        f'<td class="notes">{_text("; ".join(notes))}</td>',
     ]
     return "<tr>" + "".join(cells) + "</tr>"
 
