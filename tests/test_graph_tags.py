@@ -56,6 +56,7 @@ class Day:
     uses: int
     accounts: int
     complete: bool = True
+    updated_at: datetime | None = None
 
 
 def days(count: int, *, skip: range | tuple[int, ...] = (), today: bool = True) -> list[Day]:
@@ -418,6 +419,107 @@ def test_a_long_name_fits_the_title(length: int, options: GraphOptions) -> None:
             assert "\u2026" in shown, shown
 
 
+def stale_month() -> list[Day]:
+    """MONTH with the 10th left incomplete at 03:00 (the server went down for two days)."""
+    tenth = FIRST + timedelta(days=9)
+    return [
+        replace(day, complete=False, updated_at=midnight(tenth) + timedelta(hours=3))
+        if day.day == tenth
+        else day
+        for day in MONTH
+        if day.day not in (tenth + timedelta(days=1), tenth + timedelta(days=2))
+    ]
+
+
+def days_incomplete(ax: Axes) -> list[Rectangle]:
+    """The bars of older days left incomplete."""
+    return [p for p in ax.patches if p.get_gid() == "day-incomplete" and isinstance(p, Rectangle)]
+
+
+def test_an_older_incomplete_day_is_read_until_not_in_progress() -> None:
+    """Only the period's last day is "so far"; an older incomplete one says when it was read.
+
+    A day is stored incomplete while it is the server's newest; when the server then went
+    down, it stays so. Drawn hatched as "day in progress" twelve days before the end, it
+    told of a count still going on that had stopped long before.
+    """
+    fig = tag_days_figure(NAME, HOST, stale_month(), first=FIRST, last=LAST, options=GraphOptions())
+    (ax,) = fig.axes
+    (today,) = days_in_progress(ax)
+    assert today.get_x() + today.get_width() / 2 == pytest.approx(centre(LAST))
+    (old,) = days_incomplete(ax)
+    assert old.get_x() + old.get_width() / 2 == pytest.approx(centre(FIRST + timedelta(days=9)))
+    assert old.get_height() == 190
+    # Unlike a complete day (solid, no outline) and the day in progress (hatched).
+    assert not old.get_hatch()
+    assert old.get_linestyle() not in ("-", "solid")
+    assert to_rgba(old.get_facecolor()) != to_rgba(THEMES["light"].palette[0])
+    assert legend_texts(ax) == [
+        "uses a day",
+        "day in progress (so far)",
+        "incomplete: read until 03:00",
+        "accounts a day",
+        "not recorded",
+    ]
+    (square,) = [line for line in ax.get_lines() if line.get_gid() == "incomplete-0"]
+    assert (ys(square), square.get_marker()) == ([49.0], "s")
+    (dot,) = [line for line in ax.get_lines() if line.get_gid() == "so-far-0"]
+    assert ys(dot) == [3.0]
+    assert texts_with_gid(ax, "latest") == ["7 so far"]
+
+
+def test_a_period_ending_on_an_incomplete_older_day_says_until_when() -> None:
+    """The newest day shown, incomplete but not the period's last: "until 03:00", no "so far"."""
+    stored = [day for day in stale_month() if day.day <= FIRST + timedelta(days=9)]
+    fig = tag_days_figure(NAME, HOST, stored, first=FIRST, last=LAST, options=GraphOptions())
+    (ax,) = fig.axes
+    assert days_in_progress(ax) == []
+    assert texts_with_gid(ax, "latest") == ["190 until 03:00"]
+    assert "day in progress (so far)" not in legend_texts(ax)
+
+
+def test_a_comparison_marks_an_older_incomplete_day_apart_from_the_day_in_progress() -> None:
+    """An open square, with its own legend entry; "so far" only for the period's last day."""
+    fig = tag_comparison_figure(
+        NAME,
+        [TagSeries(HOST, stale_month()), TagSeries("other.example", days(9, today=False))],
+        "uses",
+        first=FIRST,
+        last=LAST,
+        options=GraphOptions(),
+    )
+    (ax,) = fig.axes
+    marks = {
+        line.get_gid(): (ys(line), line.get_marker())
+        for line in ax.get_lines()
+        if (line.get_gid() or "").startswith(("so-far", "incomplete"))
+    }
+    assert marks == {
+        "so-far-0": ([7.0], "o"),
+        "incomplete-0": ([190.0], "s"),
+        "so-far-key": ([], "o"),
+        "incomplete-key": ([], "s"),
+    }
+    assert legend_texts(ax) == [
+        "mastodon.example: 380 on 2026-03-29, 7 so far",
+        "other.example: 180 on 2026-03-09",
+        "day in progress (so far)",
+        "incomplete: read until 03:00",
+    ]
+    alone = tag_comparison_figure(
+        NAME,
+        [TagSeries(HOST, [day for day in stale_month() if day.day < LAST])],
+        "uses",
+        first=FIRST,
+        last=LAST,
+        options=GraphOptions(),
+    )
+    assert legend_texts(alone.axes[0]) == [
+        "mastodon.example: 380 on 2026-03-29",
+        "incomplete: read until 03:00",
+    ]
+
+
 # --- comparisons --------------------------------------------------------------------------------
 
 
@@ -442,13 +544,20 @@ def test_a_comparison_draws_a_line_per_instance_broken_at_its_gaps() -> None:
     dots = {
         line.get_gid(): ys(line)
         for line in ax.get_lines()
-        if (line.get_gid() or "").startswith("so-far")
+        if (line.get_gid() or "").startswith(("so-far", "incomplete"))
     }
-    assert dots == {"so-far-0": [7.0], "so-far-1": [7.0], "so-far-key": []}
+    # other.example's 20th is incomplete but not the period's last day: no longer in progress.
+    assert dots == {
+        "so-far-0": [7.0],
+        "incomplete-1": [7.0],
+        "so-far-key": [],
+        "incomplete-key": [],
+    }
     assert legend_texts(ax) == [
         "mastodon.example: 380 on 2026-03-29, 7 so far",
-        "other.example: 280 on 2026-03-19, 7 so far",
+        "other.example: 280 on 2026-03-19",
         "day in progress (so far)",
+        "incomplete: read until its last reading",
     ]
     assert ax.get_ylim()[0] == 0
 
@@ -604,6 +713,42 @@ async def test_tag_graph_draws_one_tag_or_compares_several(db: Database) -> None
         await draw(many)
     with pytest.raises(InvalidInput, match="since must be before until"):
         await tag_graph(store, [social], since=now, until=now, now=now, options=options)
+
+
+async def test_a_history_not_read_for_days_ends_incomplete_not_in_progress(db: Database) -> None:
+    """Drawn by default up to its last day recorded, which is not today: "read until".
+
+    The default graph ends with the last day recorded; left incomplete when the server went
+    down five days ago, that day used to be drawn as the day in progress.
+    """
+    store = TagStore(db)
+    social = await _tracked(db, "social.example")
+    later = midnight(LAST) + timedelta(days=5, hours=15)
+    options = GraphOptions(fmt="svg")
+    drawn_now = await tag_graph(store, [social], since=None, until=None, now=later, options=options)
+    stored = await store.history(social.id, FIRST, LAST)
+    assert drawn_now == render_tag_days(
+        "Caturday",
+        "social.example",
+        stored,
+        first=FIRST,
+        last=LAST,
+        options=options,
+        today=later.date(),
+    )
+    figure = tag_days_figure(
+        "Caturday",
+        "social.example",
+        stored,
+        first=FIRST,
+        last=LAST,
+        options=options,
+        today=later.date(),
+    )
+    assert days_in_progress(figure.axes[0]) == []
+    assert texts_with_gid(figure.axes[0], "latest") == ["7 until 00:00"]
+    assert b"day in progress" not in drawn_now
+    assert b"incomplete: read until 00:00" in drawn_now
 
 
 # --- fedimeter tag graph ------------------------------------------------------------------------

@@ -331,8 +331,9 @@ async def tag_graph(
     One tag draws its uses a day as bars and its accounts a day as a line (``metric`` is for
     comparisons). The graph covers whole UTC days: from the day of ``since`` to the day of
     ``until`` (default today); with neither, the days recorded (at least ``MIN_TAG_DAYS``).
-    Days never recorded stay gaps and the day in progress is drawn apart (see
-    ``graphs.tags``). Rendering runs in a worker thread, as for ``account_graph``.
+    Days never recorded stay gaps; the day in progress (incomplete, and the day of ``until``
+    or today) and older incomplete days (the server answered no more after them) are drawn
+    apart (see ``graphs.tags``). Rendering runs in a worker thread, as for ``account_graph``.
 
     Raises:
         InvalidInput: no tag, more than ``MAX_COMPARED``, tags of different names, or since
@@ -356,6 +357,8 @@ async def tag_graph(
     first, last = tag_days_period(
         [day.day for days in histories.values() for day in days], since, until, end
     )
+    # Only the day of the period's end (today, by default) may be in progress: the history
+    # drawn by default ends with the last day recorded, maybe one left incomplete long ago.
     tag = chosen[0]
     if len(chosen) == 1:
         return await asyncio.to_thread(
@@ -366,10 +369,18 @@ async def tag_graph(
             first=first,
             last=last,
             options=options,
+            today=end.date(),
         )
     series = [TagSeries(one.host, histories[one.id]) for one in chosen]
     return await asyncio.to_thread(
-        render_tag_comparison, tag.name, series, metric, first=first, last=last, options=options
+        render_tag_comparison,
+        tag.name,
+        series,
+        metric,
+        first=first,
+        last=last,
+        options=options,
+        today=end.date(),
     )
 
 

@@ -197,8 +197,12 @@ def render_tag_days(
     first: date,
     last: date,
     options: GraphOptions = DEFAULT_OPTIONS,
+    today: date | None = None,
 ) -> bytes:
     """Draw a tag's uses a day (bars) and accounts a day (a line) on one instance.
+
+    An incomplete day is in progress only on ``today`` (by default ``last``); an older one is
+    drawn as "read until" its last reading.
 
     Returns:
         PNG or SVG bytes, as ``options`` asks.
@@ -206,7 +210,7 @@ def render_tag_days(
     Raises:
         ValueError: ``first`` after ``last``.
     """
-    fig = tag_days_figure(name, host, days, first=first, last=last, options=options)
+    fig = tag_days_figure(name, host, days, first=first, last=last, options=options, today=today)
     return encode(fig, options)
 
 
@@ -218,8 +222,11 @@ def render_tag_comparison(
     first: date,
     last: date,
     options: GraphOptions = DEFAULT_OPTIONS,
+    today: date | None = None,
 ) -> bytes:
     """Draw a tag's ``uses`` or ``accounts`` a day on several instances, one line each.
+
+    An incomplete day is in progress only on ``today`` (by default ``last``).
 
     Returns:
         PNG or SVG bytes, as ``options`` asks.
@@ -228,5 +235,7 @@ def render_tag_comparison(
         ValueError: an unknown metric, more than ``MAX_SERIES`` series, or ``first`` after
             ``last``.
     """
-    fig = tag_comparison_figure(name, series, metric, first=first, last=last, options=options)
+    fig = tag_comparison_figure(
+        name, series, metric, first=first, last=last, options=options, today=today
+    )
     return encode(fig, options)

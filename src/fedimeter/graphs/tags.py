@@ -2,8 +2,10 @@
 
 A server reports a tag per UTC day, so these figures take a range of days (``first`` to
 ``last``, both shown) rather than moments: each day is a bar centred on its date's tick. The
-day in progress (``complete`` false) is drawn apart, pale and hatched, labelled "so far", so
-it never reads as a drop; a day no answer covered is shaded "not recorded" and the lines stop
+day in progress (``complete`` false on the period's last day) is drawn apart, pale and
+hatched, labelled "so far", so it never reads as a drop; an older incomplete day (the server
+answered no more after it) is pale with a dashed outline, "read until" its last reading; a
+day no answer covered is shaded "not recorded" and the lines stop
 there, so it never reads as a zero. Names come from servers: every text is drawn as it is,
 never as mathematics.
 """
@@ -64,6 +66,10 @@ LEGEND_MIN_HEIGHT_PX = 250
 LINE_STYLES = ("-", "--", "-.")  # as in account comparisons, once the palette runs out
 
 SO_FAR = "day in progress (so far)"
+#: An older day left incomplete: its last reading was in progress and none came after it.
+INCOMPLETE = "incomplete: read until"
+INCOMPLETE_DASHES = (0, (3, 2))  # the outline of an incomplete day's bar
+INCOMPLETE_MARKER = "s"  # its value in a line: an open square (the day in progress: a circle)
 NO_DAY = "No day recorded in this period"
 NOT_RECORDED = "not recorded"
 
@@ -85,7 +91,11 @@ class TagDayLike(Protocol):
 
     @property
     def complete(self) -> bool:
-        """False for the server's newest day, still counting when it answered."""
+        """False for the server's newest day, still counting when it answered.
+
+        Only the period's last day is then in progress: an older one stayed incomplete because
+        no answer came after it (it is "read until" its ``updated_at``, when the day has one).
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +114,15 @@ def tag_days_figure(
     first: date,
     last: date,
     options: GraphOptions,
+    today: date | None = None,
 ) -> Figure:
     """Build a tag's uses a day (bars) and accounts a day (a line) on one instance.
 
     Days outside ``first`` to ``last`` are left out. A day missing between two recorded ones
-    is shaded "not recorded" and the accounts line stops at it; the day in progress is a pale
-    hatched bar with an open dot for its accounts, not joined to the line. The newest bar is
+    is shaded "not recorded" and the accounts line stops at it; the day in progress (an
+    incomplete ``last`` day) is a pale hatched bar with an open dot for its accounts, not
+    joined to the line; an older incomplete day a pale bar outlined in dashes, its accounts
+    an open square, "read until" its ``updated_at``. The newest bar is
     labelled with its uses (``so far`` while in progress); a legend under the axes says what
     each mark is (when the figure is at least ``LEGEND_MIN_HEIGHT_PX`` tall).
 
@@ -120,6 +133,7 @@ def tag_days_figure(
         ValueError: ``first`` after ``last``.
     """
     _check_days(first, last)
+    today = last if today is None else today
     theme = theme_of(options)
     # The legend says what is drawn: the title has room for a long name on a narrow graph.
     fig = new_figure(options, theme, f"#{name} on {host}, {_days_text(first, last)}")
@@ -132,7 +146,7 @@ def tag_days_figure(
         return fig
     uses_colour, accounts_colour = theme.palette[0], theme.palette[1]
     day_px = options.width_px * 0.9 / ((last - first).days + 1)
-    _draw_bars(ax, shown, uses_colour, theme, day_px=day_px)
+    _draw_bars(ax, shown, uses_colour, theme, day_px=day_px, today=today)
     _draw_daily_line(
         ax,
         shown,
@@ -142,10 +156,15 @@ def tag_days_figure(
         n=0,
         label="accounts a day",
         marked=len(shown) <= MARKERS_UP_TO,
+        today=today,
     )
     _shade_not_recorded(ax, shown, first, last, theme)
     newest = shown[-1]
-    text = f"{newest.uses:,}" if newest.complete else f"{newest.uses:,} so far"
+    text = f"{newest.uses:,}"
+    if _in_progress(newest, today):
+        text = f"{newest.uses:,} so far"
+    elif not newest.complete:
+        text = f"{newest.uses:,} until {_read_until(newest)}"
     low, high = ax.get_xlim()
     right = _centre(newest.day) + _bar_width(day_px) / 2
     label_value(
@@ -173,11 +192,13 @@ def tag_comparison_figure(
     first: date,
     last: date,
     options: GraphOptions,
+    today: date | None = None,
 ) -> Figure:
     """Build one figure of a tag a day on several instances: one line each.
 
-    A line stops where a day was not recorded. The day in progress is an open dot of the
-    line's colour, not joined to it. The legend gives each instance's newest complete day
+    A line stops where a day was not recorded. The day in progress (an incomplete ``last``
+    day, or ``today``) is an open dot of the line's colour, not joined to it; an older
+    incomplete day an open square. The legend gives each instance's newest complete day
     (and its day so far).
 
     Returns:
@@ -192,6 +213,7 @@ def tag_comparison_figure(
         raise ValueError(f"metric must be one of {', '.join(TAG_METRICS)}, not {metric!r}")
     if len(series) > MAX_SERIES:
         raise ValueError(f"at most {MAX_SERIES} series fit on one graph, not {len(series)}")
+    today = last if today is None else today
     theme = theme_of(options)
     places = f"{len(series)} instance{'s' * (len(series) != 1)}"
     fig = new_figure(
@@ -206,10 +228,19 @@ def tag_comparison_figure(
     for n, (one, days) in enumerate(zip(series, shown, strict=True)):
         colour = theme.palette[n % colours]
         style = LINE_STYLES[(n // colours) % len(LINE_STYLES)]
-        label = f"{one.label}: {_latest_text(days, metric)}"
+        label = f"{one.label}: {_latest_text(days, metric, today)}"
         if days:
             _draw_daily_line(
-                ax, days, metric, colour, theme, n=n, label=label, marked=marked, style=style
+                ax,
+                days,
+                metric,
+                colour,
+                theme,
+                n=n,
+                label=label,
+                marked=marked,
+                style=style,
+                today=today,
             )
             top = max(top, *(int(getattr(day, metric)) for day in days))
         else:
@@ -218,7 +249,8 @@ def tag_comparison_figure(
         say(ax, NO_DAY, theme)
     else:
         ax.set_ylim(0, max(1, top) * VALUE_AIR)
-    if any(not day.complete for days in shown for day in days):
+    every = [day for days in shown for day in days]
+    if any(_in_progress(day, today) for day in every):
         ax.plot(
             [],
             [],
@@ -229,6 +261,20 @@ def tag_comparison_figure(
             markeredgecolor=theme.muted,
             label=SO_FAR,
             gid="so-far-key",
+        )
+    stale = [day for day in every if _stale(day, today)]
+    if stale:
+        ax.plot(
+            [],
+            [],
+            linestyle="none",
+            marker=INCOMPLETE_MARKER,
+            markersize=5,
+            markerfacecolor=theme.background,
+            markeredgecolor=theme.muted,
+            markeredgewidth=1.4,
+            label=_incomplete_text(stale),
+            gid="incomplete-key",
         )
     if series:
         legend_below(fig, ax, theme)
@@ -270,18 +316,57 @@ def _shown(days: Sequence[TagDayLike], first: date, last: date) -> list[TagDayLi
     return sorted((day for day in days if first <= day.day <= last), key=lambda day: day.day)
 
 
+def _in_progress(day: TagDayLike, today: date) -> bool:
+    """The day still counting: incomplete, and ``today`` (by default the period's last day)."""
+    return not day.complete and day.day == today
+
+
+def _stale(day: TagDayLike, today: date) -> bool:
+    """An older day left incomplete: no answer came after its last reading."""
+    return not day.complete and day.day != today
+
+
+def _read_until(day: TagDayLike) -> str:
+    """When an incomplete day was last read: ``03:00`` (UTC), ``Nov 26 00:10`` on a later day.
+
+    ``updated_at`` is the storage layer's; a day without one says "its last reading".
+    """
+    moment = getattr(day, "updated_at", None)
+    if not isinstance(moment, datetime):
+        return "its last reading"
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.date() == day.day:
+        return f"{moment:%H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _incomplete_text(days: Sequence[TagDayLike]) -> str:
+    """The legend of older incomplete days: ``incomplete: read until 03:00`` (UTC)."""
+    times = list(dict.fromkeys(_read_until(day) for day in days))
+    shown = ", ".join(times) if len(times) <= 2 else "each one's last reading"  # noqa: PLR2004
+    return f"{INCOMPLETE} {shown}"
+
+
 def _bar_width(day_px: float) -> float:
     """A bar's width in days: the whole day when days are too thin for a gap between them."""
     return 1.0 if day_px < THIN_DAY_PX else BAR_SHARE
 
 
 def _draw_bars(
-    ax: Axes, days: Sequence[TagDayLike], colour: str, theme: Theme, *, day_px: float
+    ax: Axes,
+    days: Sequence[TagDayLike],
+    colour: str,
+    theme: Theme,
+    *,
+    day_px: float,
+    today: date,
 ) -> None:
     """One bar a day of the tag's uses; the day in progress pale and hatched.
 
-    Complete days are one collection (gid ``days``): years of days as separate patches would
-    take most of the render. Bars never push the layout.
+    An older incomplete day (gid ``day-incomplete``) is pale with a dashed outline and no
+    hatch: neither a whole day nor one still counting. Complete days are one collection (gid
+    ``days``): years of days as separate patches would take most of the render. Bars never
+    push the layout.
     """
     width = _bar_width(day_px)
     thin = day_px < THIN_DAY_PX
@@ -299,7 +384,7 @@ def _draw_bars(
         ),
         autolim=False,
     )
-    for n, day in enumerate(d for d in days if not d.complete):
+    for n, day in enumerate(d for d in days if _in_progress(d, today)):
         ax.add_artist(
             Rectangle(
                 (_centre(day.day) - width / 2, 0),
@@ -311,6 +396,22 @@ def _draw_bars(
                 hatch=HATCH,
                 gid="day-in-progress",
                 label="_nolegend_" if n else SO_FAR,
+                in_layout=False,
+            )
+        )
+    stale = [day for day in days if _stale(day, today)]
+    for n, day in enumerate(stale):
+        ax.add_artist(
+            Rectangle(
+                (_centre(day.day) - width / 2, 0),
+                width,
+                day.uses,
+                facecolor=_pale(colour, theme),
+                edgecolor=colour,
+                linewidth=1.0,
+                linestyle=INCOMPLETE_DASHES,
+                gid="day-incomplete",
+                label="_nolegend_" if n else _incomplete_text(stale),
                 in_layout=False,
             )
         )
@@ -326,13 +427,14 @@ def _draw_daily_line(
     n: int,
     label: str,
     marked: bool,
+    today: date,
     style: str = "-",
 ) -> None:
-    """A line through the complete days, broken where a day is missing; the rest as open dots.
+    """A line through the complete days, broken where a day is missing; the rest open marks.
 
     Each run of consecutive complete days is a ``Line2D`` with gid ``data-<n>-<run>``; a day
-    in progress is an open dot (gid ``so-far-<n>``): joined to the line it would look like a
-    fall.
+    in progress is an open dot (gid ``so-far-<n>``), an older incomplete day an open square
+    (gid ``incomplete-<n>``): joined to the line, either would look like a fall.
     """
     runs: list[list[TagDayLike]] = []
     for day in (d for d in days if d.complete):
@@ -354,20 +456,26 @@ def _draw_daily_line(
             label=label if r == 0 else "_nolegend_",
             solid_joinstyle="round",
         )
-    going = [day for day in days if not day.complete]
-    if going:
+    labelled = bool(runs)
+    for marker, gid, partial in (
+        ("o", f"so-far-{n}", [day for day in days if _in_progress(day, today)]),
+        (INCOMPLETE_MARKER, f"incomplete-{n}", [day for day in days if _stale(day, today)]),
+    ):
+        if not partial:
+            continue
         ax.plot(
-            [_centre(day.day) for day in going],
-            [int(getattr(day, metric)) for day in going],
+            [_centre(day.day) for day in partial],
+            [int(getattr(day, metric)) for day in partial],
             linestyle="none",
-            marker="o",
+            marker=marker,
             markersize=5,
             markerfacecolor=theme.background,
             markeredgecolor=colour,
             markeredgewidth=1.4,
-            gid=f"so-far-{n}",
-            label=label if not runs else "_nolegend_",
+            gid=gid,
+            label="_nolegend_" if labelled else label,
         )
+        labelled = True
 
 
 def _shade_not_recorded(
@@ -400,10 +508,10 @@ def _shade_not_recorded(
         labelled = True
 
 
-def _latest_text(days: Sequence[TagDayLike], metric: str) -> str:
+def _latest_text(days: Sequence[TagDayLike], metric: str, today: date) -> str:
     """``1,234 on 2026-03-09, 56 so far``: the newest complete day and the day in progress."""
     done = [day for day in days if day.complete]
-    going = [day for day in days if not day.complete]
+    going = [day for day in days if _in_progress(day, today)]
     parts = []
     if done:
         parts.append(f"{int(getattr(done[-1], metric)):,} on {done[-1].day:%Y-%m-%d}")
