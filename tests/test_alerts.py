@@ -76,13 +76,13 @@ def daily(the_rule: AlertRule, values: list[int], subject: Subject = ALICE) -> l
 
 
 def test_a_drop_over_the_limit_fires_with_one_clear_line() -> None:
-    """-6.2 % in a day against a 5 % rule: one occurrence keyed by the day."""
+    """-6.2% in a day against a 5 % rule: one occurrence keyed by the day."""
     found = judge(
         rule(kind="drop", percent=5), watched([(at(1), 1000), (at(2), 938)]), now=at(2, 3, 5)
     )
     [occurrence] = found
     assert occurrence.text == (
-        "@alice@example.social lost 6.2 % of their followers in a day: 1,000 \u2192 938"
+        "@alice@example.social lost 6.2% of their followers in a day: 1,000 \u2192 938"
     )
     assert occurrence.key == "2026-04-02"
     assert occurrence.subject.ref == "account:alice@example.social"
@@ -92,7 +92,7 @@ def test_a_drop_over_the_limit_fires_with_one_clear_line() -> None:
 
 @pytest.mark.parametrize(("after", "fires"), [(950, False), (951, False), (949, True)])
 def test_a_drop_must_be_more_than_the_percentage(after: int, fires: bool) -> None:
-    """Exactly 5 % (or less) is not more than 5 %; 5.1 % is."""
+    """Exactly 5% (or less) is not more than 5 %; 5.1 % is."""
     found = judge(rule(kind="drop", percent=5), watched([(at(1), 1000), (at(2), after)]), at(2))
     assert bool(found) is fires
 
@@ -131,11 +131,11 @@ def test_a_drop_by_count_alone() -> None:
     the_rule = rule(kind="drop", count=50, metric="statuses")
     assert judge(the_rule, watched([(at(1), 500), (at(2), 450)], metric="statuses"), at(2)) == []
     [found] = judge(the_rule, watched([(at(1), 500), (at(2), 449)], metric="statuses"), at(2))
-    assert found.text.startswith("@alice@example.social lost 10.2 % of their posts in a day")
+    assert found.text.startswith("@alice@example.social lost 10.2% of their posts in a day")
 
 
 def test_a_week_window_fires_once_per_window() -> None:
-    """-2 % a day against -10 % in 7 days: told on day 7, quiet for a week, told on day 14."""
+    """-2 % a day against -10% in 7 days: told on day 7, quiet for a week, told on day 14."""
     values = [1000 - 20 * i for i in range(15)]
     assert daily(rule(kind="drop", percent=10, window="7d"), values) == [7, 14]
 
@@ -175,7 +175,7 @@ def test_a_rise_does_not_make_a_drop_and_the_other_way_round() -> None:
 
 @pytest.mark.parametrize(("after", "fires"), [(1400, False), (1500, False), (1600, True)])
 def test_an_instance_jumping_implausibly(after: int, fires: bool) -> None:
-    """Users +50 % in a day: 40 % and exactly 50 % are not, 60 % is."""
+    """Users +50% in a day: 40 % and exactly 50 % are not, 60 % is."""
     the_rule = rule(kind="jump", scope="instances", percent=50)
     item = watched([(at(1), 1000), (at(2), after)], SOCIAL, "users")
     found = judge(the_rule, item, at(2))
@@ -183,7 +183,7 @@ def test_an_instance_jumping_implausibly(after: int, fires: bool) -> None:
     if fires:
         assert found[0].kind == "rise"
         assert found[0].text == (
-            "example.social gained 60.0 % more users in a day: 1,000 \u2192 1,600"
+            "example.social gained 60.0% more users in a day: 1,000 \u2192 1,600"
         )
 
 
@@ -303,7 +303,7 @@ def test_a_rule_watches_only_its_scope() -> None:
     instance = watched([(at(1), 1000), (at(2), 900)], SOCIAL, "statuses")
     found = evaluate([the_rule], [account, instance], [], Fired(), at(2))
     assert [o.subject for o in found] == [SOCIAL]
-    assert found[0].text.startswith("example.social lost 10.0 % of its posts")
+    assert found[0].text.startswith("example.social lost 10.0% of its posts")
 
 
 def test_a_subject_exactly_at_a_milestone_the_day_before_did_not_reach_it_now() -> None:

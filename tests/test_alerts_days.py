@@ -118,9 +118,9 @@ async def test_a_followers_drop_fires_once_on_its_day(settings: Settings, db: Da
     assert days.fired == [
         (
             at(2, 15),
-            "@alice@example.social lost 5.5 % of their followers in a day: 1,000 \u2192 945",
+            "@alice@example.social lost 5.5% of their followers in a day: 1,000 \u2192 945",
         ),
-        (at(4), "@alice@example.social lost 6.6 % of their followers in a day: 931 \u2192 870"),
+        (at(4), "@alice@example.social lost 6.6% of their followers in a day: 931 \u2192 870"),
     ]
     assert await AlertStore(db).count() == 2
 
@@ -128,7 +128,7 @@ async def test_a_followers_drop_fires_once_on_its_day(settings: Settings, db: Da
 async def test_a_drop_just_under_the_limit_or_spread_over_days_is_quiet(
     settings: Settings, db: Database
 ) -> None:
-    """-5.0 % in a day, then -3 % on each of two days: nothing at all."""
+    """-5.0% in a day, then -3 % on each of two days: nothing at all."""
     days = Calendar(settings, db, {"kind": "drop", "percent": 5})
     alice = await days.account("alice@example.social")
     for day, value in enumerate([1000, 950, 950, 922, 895, 895], start=1):
@@ -194,7 +194,7 @@ async def test_an_implausible_jump_of_users_fires_once(settings: Settings, db: D
         await days.round(at(day), users={social: users})
     await days.round(at(4, 9), users={social: 2250})
     assert days.fired == [
-        (at(4), "example.social gained 57.1 % more users since 2026-04-02: 1,400 \u2192 2,200")
+        (at(4), "example.social gained 57.1% more users since 2026-04-02: 1,400 \u2192 2,200")
     ]
 
 
@@ -261,7 +261,7 @@ async def test_a_dry_run_shows_what_would_fire_and_records_nothing(
     await days.round(at(2), {alice: 900})
     ruled = with_settings(settings, alerts=[{"kind": "drop", "percent": 5}])
     [due] = await judge_alerts(ruled, db, now=at(2))
-    assert due.text.startswith("@alice@example.social lost 10.0 %")
+    assert due.text.startswith("@alice@example.social lost 10.0%")
     assert await AlertStore(db).count() == 0
     assert len((await check_alerts(ruled, db, clock=lambda: at(2))).fired) == 1
     assert await judge_alerts(ruled, db, now=at(2)) == []

@@ -55,7 +55,7 @@ async def test_a_fired_alert_goes_to_the_webhook_as_an_alert_body(
     body = json.loads(request.body)
     assert body["type"] == "alert"
     assert body["username"] == "fedimeter"
-    text = "@alice@example.social lost 10.0 % of their followers in a day: 1,000 \u2192 900"
+    text = "@alice@example.social lost 10.0% of their followers in a day: 1,000 \u2192 900"
     assert body["text"] == body["content"] == text
     [alert] = body["alerts"]
     assert alert["kind"] == "drop"
@@ -132,14 +132,14 @@ async def test_an_alert_by_e_mail(settings: Settings, db: Database) -> None:
     assert isinstance(envelope.content, bytes)
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert message["Subject"] == (
-        "fedimeter alert: @alice@example.social lost 10.0 % of their followers in a day:"
+        "fedimeter alert: @alice@example.social lost 10.0% of their followers in a day:"
         " 1,000 \u2192 900"
     )
     assert message["Auto-Submitted"] == "auto-generated"
     assert envelope.rcpt_tos == ["team@example.org"]
     body = message.get_body(("plain",))
     assert body is not None
-    assert "lost 10.0 % of their followers" in body.get_content()
+    assert "lost 10.0% of their followers" in body.get_content()
 
 
 async def test_one_failing_channel_does_not_stop_the_others(
@@ -199,8 +199,8 @@ async def test_alerts_are_posted_without_mentioning_anyone(
     assert status.visibility == "unlisted"
     assert status.text == (
         "fedimeter alerts\n"
-        "alice@example.social lost 10.0 % of their followers in a day: 1,000 \u2192 900\n"
-        "bob@example.social lost 20.0 % of their followers in a day: 1,000 \u2192 800"
+        "alice@example.social lost 10.0% of their followers in a day: 1,000 \u2192 900\n"
+        "bob@example.social lost 20.0% of their followers in a day: 1,000 \u2192 800"
     )
     assert outcome.url == status.url
     [stored, _] = await AlertStore(db).recent()
@@ -349,7 +349,7 @@ async def test_after_a_round_nothing_is_raised_whatever_fails(
     run = await alerts_after_round(ruled, db, clock=lambda: at(2, 9), sleep=no_sleep)
     assert len(run.fired) == 1
     assert [o.status for o in run.outcomes] == ["failed"]
-    assert "alert drop-accounts-followers-5%-1d: @alice@example.social lost 10.0 %" in caplog.text
+    assert "alert drop-accounts-followers-5%-1d: @alice@example.social lost 10.0%" in caplog.text
     assert "alerts by webhook to 127.0.0.1" in caplog.text
     async with db.begin() as conn:
         await conn.execute(text("DROP TABLE alert_deliveries"))

@@ -107,7 +107,7 @@ def test_collect_checks_alerts_after_the_round(
         third = invoke("collect", "--json")
     assert first.exit_code == second.exit_code == third.exit_code == 0, second.output
     assert "alert:" not in first.stdout
-    assert f"alert: @{alice.acct} lost 10.0 % of their followers in a day: 1,000 \u2192 900" in (
+    assert f"alert: @{alice.acct} lost 10.0% of their followers in a day: 1,000 \u2192 900" in (
         second.stdout
     )
     assert "alerts by webhook: delivered: sent 1 alert to the webhook at 127.0.0.1" in (
@@ -163,7 +163,7 @@ async def test_the_servers_rounds_check_alerts(repo: Repository, settings: Setti
         world.advance(hours=6)
         await rounds.run()
     [alert] = await AlertStore(repo.db).recent()
-    assert alert.text.startswith(f"@{alice.acct} lost 10.0 % of their followers")
+    assert alert.text.startswith(f"@{alice.acct} lost 10.0% of their followers")
 
 
 @pytest.mark.usefixtures("postgres_server")
@@ -188,7 +188,7 @@ def test_a_worker_that_finishes_a_round_checks_alerts(
         assert done.exit_code == 0, done.output
         listed = json.loads(invoke("alerts", "list", "--json").stdout)
     assert [a["text"] for a in listed] == [
-        f"@{alice.acct} lost 10.0 % of their followers in a day: 1,000 \u2192 900"
+        f"@{alice.acct} lost 10.0% of their followers in a day: 1,000 \u2192 900"
     ]
     assert [d["status"] for d in listed[0]["deliveries"]] == ["delivered"]
     assert len(hook.received) == 1
@@ -216,7 +216,7 @@ def test_alerts_list_shows_each_alert_with_its_delivery(
         fire_one(settings, webhook_url=hook.url, delivery_retries=0)
     table = invoke("alerts", "list")
     assert table.exit_code == 0
-    assert "@alice@example.social lost 10.0 % of their followers" in table.stdout
+    assert "@alice@example.social lost 10.0% of their followers" in table.stdout
     assert "webhook failed (the webhook at 127.0.0.1" in table.stdout
     [listed] = json.loads(invoke("alerts", "list", "--limit", "1", "--json").stdout)
     assert listed["rule"] == "drop-accounts-followers-5%-1d"
@@ -243,7 +243,7 @@ def test_alerts_check_fires_delivers_and_then_has_nothing_to_do(
         assert hook.received == []
         fired = invoke("alerts", "check")
         again = invoke("alerts", "check", "--json")
-    text = f"@{alice.acct} lost 6.0 % of their followers in a day: 1,000 \u2192 940"
+    text = f"@{alice.acct} lost 6.0% of their followers in a day: 1,000 \u2192 940"
     assert dry.stdout == f"would fire: {text}\n"
     assert [o["text"] for o in dry_json["would_fire"]] == [text]
     assert fired.exit_code == 0
@@ -417,6 +417,6 @@ def test_alerts_list_never_cuts_a_rule_name_and_reads_at_80_columns(
     assert max(len(line) for line in lines) <= 80
     assert "…" not in narrow.stdout
     assert name in narrow.stdout
-    assert "@alice@example.social lost 10.0 % of their followers" in narrow.stdout
+    assert "@alice@example.social lost 10.0% of their followers" in narrow.stdout
     # The title, a blank line, the heading and its rule, five lines, a blank one.
     assert len(lines) <= 10, narrow.stdout

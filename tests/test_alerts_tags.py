@@ -197,7 +197,7 @@ def test_a_rise_of_a_day_fires_with_one_clear_line() -> None:
     """147 uses, then 412: up 180.3 %, keyed by the day judged, the newest complete one."""
     [found] = judge(rule(kind="rise", percent=100), tag([150, 147, 412], today=30))
     assert found.text == (
-        "#Caturday on mastodon.social: 412 uses on 2026-12-03, up 180.3 % from 147 the day before"
+        "#Caturday on mastodon.social: 412 uses on 2026-12-03, up 180.3% from 147 the day before"
     )
     assert found.key == "2026-12-03"
     assert found.subject.ref == "tag:caturday@mastodon.social"
@@ -220,7 +220,7 @@ def test_a_drop_must_be_more_than_the_percentage(after: int, fires: bool) -> Non
     assert bool(found) is fires
     if fires:
         assert found[0].text == (
-            "#Caturday on mastodon.social: 49 uses on 2026-12-02, down 51.0 % from 100 the day"
+            "#Caturday on mastodon.social: 49 uses on 2026-12-02, down 51.0% from 100 the day"
             " before"
         )
 
@@ -229,7 +229,7 @@ def test_a_week_against_the_week_before() -> None:
     """Sums of 7 days: 700 then 406 is down 42.0 %; told in the words of a week."""
     [found] = judge(rule(kind="drop", percent=40, window="7d"), tag([100] * 7 + [58] * 7))
     assert found.text == (
-        "#Caturday on mastodon.social: 406 uses in the 7 days to 2026-12-14, down 42.0 % from"
+        "#Caturday on mastodon.social: 406 uses in the 7 days to 2026-12-14, down 42.0% from"
         " 700 in the 7 days before"
     )
     assert (found.details["since"], found.details["window_days"]) == ("2026-12-01", 7)
@@ -277,7 +277,7 @@ def test_a_week_window_stays_quiet_for_a_week_after_it_fired() -> None:
 
 
 def test_percent_and_count_together_and_a_rise_from_nothing() -> None:
-    """count = 10 keeps 3 to 9 quiet (200 %); a rise from 0 needs a count and says so."""
+    """count = 10 keeps 3 to 9 quiet (200%); a rise from 0 needs a count and says so."""
     both = rule(kind="rise", percent=50, count=10)
     assert judge(both, tag([3, 9])) == []
     assert judge(both, tag([3, 14])) != []
@@ -292,7 +292,7 @@ def test_accounts_using_a_tag() -> None:
     """metric = "accounts": the accounts that used it, a day."""
     [found] = judge(rule(kind="rise", metric="accounts", percent=40), tag([120, 174]))
     assert found.text == (
-        "#Caturday on mastodon.social: 58 accounts using it on 2026-12-02, up 45.0 % from 40 the"
+        "#Caturday on mastodon.social: 58 accounts using it on 2026-12-02, up 45.0% from 40 the"
         " day before"
     )
 
@@ -436,7 +436,7 @@ async def test_a_rise_fires_once_however_many_rounds_a_day(
         (
             at(11, 2, 0),
             (
-                "#Caturday on mastodon.social: 412 uses on 2026-12-11, up 180.3 % from 147 the day"
+                "#Caturday on mastodon.social: 412 uses on 2026-12-11, up 180.3% from 147 the day"
                 " before"
             ),
         )
@@ -453,7 +453,7 @@ async def test_the_day_in_progress_and_a_gap_never_make_a_drop(
     #caturday on mastodon.social, 100 a day, is read 4 times a day: 4 so far at 1 h, never a
     drop. On fosstodon.org it is 150 a day until day 9, 400 on day 10, 100 after, and read
     last at 7 h on day 9 (stored in progress: 43, the next rounds judging it as a whole day
-    would see a fall of 71 %), then down until day 17 (day 10 never read: as a zero, the
+    would see a fall of 71%), then down until day 17 (day 10 never read: as a zero, the
     week to day 16 would be 600 against 900). Nothing is told of either. The same rules
     tell the real drop of a third tag, once each.
     """
@@ -480,7 +480,7 @@ async def test_the_day_in_progress_and_a_gap_never_make_a_drop(
         (
             at(21, 1, 0),
             (
-                "#feditips on mastodon.social: 20 uses on 2026-12-21, down 80.0 % from 100 the day"
+                "#feditips on mastodon.social: 20 uses on 2026-12-21, down 80.0% from 100 the day"
                 " before"
             ),
         ),
@@ -488,7 +488,7 @@ async def test_the_day_in_progress_and_a_gap_never_make_a_drop(
             at(21, 1, 0),
             (
                 "#feditips on mastodon.social: 620 uses in the 7 days to 2026-12-21,"
-                " down 11.4 % from 700 in the 7 days before"
+                " down 11.4% from 700 in the 7 days before"
             ),
         ),
     ]

@@ -323,7 +323,7 @@ def test_the_installed_command_runs_the_demo(tmp_path: Path) -> None:
     assert "read 2 instances, 2 hashtags, trends, " in result.stdout
     assert "day 3: measured 6 of 6 accounts" in result.stdout  # one was suspended
     # dave lost a fifth of his followers on day 2 (of 3): one alert, printed once.
-    assert result.stdout.count("lost 19.5 % of their followers in a day") == 1
+    assert result.stdout.count("lost 19.5% of their followers in a day") == 1
     assert "Hashtags on 127.0.0.1:" in result.stdout
     assert "Engagement of @alice@127.0.0.1:" in result.stdout
     assert "Posted the report for these 3 days on the simulated mastodon-4.3 server" in (

@@ -337,11 +337,11 @@ def _change_text(
     figures = f"{base:,} {_ARROW} {value:,}"
     if rule.kind == "drop":
         whose = "its" if subject.scope == "instances" else "their"
-        share = f"{percent:.1f} %" if percent is not None else f"{base - value:,}"
+        share = f"{percent:.1f}%" if percent is not None else f"{base - value:,}"
         return f"{subject.label} lost {share} of {whose} {noun} {span}: {figures}"
     if percent is None:
         return f"{subject.label} went from 0 to {value:,} {noun} {span}"
-    return f"{subject.label} gained {percent:.1f} % more {noun} {span}: {figures}"
+    return f"{subject.label} gained {percent:.1f}% more {noun} {span}: {figures}"
 
 
 def judge_milestone(
@@ -514,7 +514,7 @@ def _day_change_text(
         when = f"in the {rule.window} days to {day.isoformat()}"
         earlier = f"in the {rule.window} days before"
     way = "down" if rule.kind == "drop" else "up"
-    share = "" if percent is None else f" {percent:.1f} %"
+    share = "" if percent is None else f" {percent:.1f}%"
     figure = _day_figure(rule.metric or "", value)
     return f"{subject.label}: {figure} {when}, {way}{share} from {base:,} {earlier}"
 
