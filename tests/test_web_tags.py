@@ -322,13 +322,14 @@ def test_day_rows_fill_gaps_with_rows_without_figures() -> None:
     days = [record(4, 40), record(2, 20), record(0, 3, complete=False)]
     rows = day_rows(days, TODAY - timedelta(days=4), TODAY, limit=10)
     assert rows == [
-        DayRow(TODAY, 3, 1, complete=False),
+        DayRow(TODAY, 3, 1, complete=False, in_progress=True, read_at=NOW),
         DayRow(TODAY - timedelta(days=1)),
-        DayRow(TODAY - timedelta(days=2), 20, 10, complete=True),
+        DayRow(TODAY - timedelta(days=2), 20, 10, complete=True, read_at=NOW),
         DayRow(TODAY - timedelta(days=3)),
-        DayRow(TODAY - timedelta(days=4), 40, 20, complete=True),
+        DayRow(TODAY - timedelta(days=4), 40, 20, complete=True, read_at=NOW),
     ]
     assert [r.recorded for r in rows] == [True, False, True, False, True]
+    assert [r.note for r in rows] == ["so far", "not recorded", "", "not recorded", ""]
     assert [r.day for r in day_rows(days, date.min, TODAY, limit=2)] == [
         TODAY,
         TODAY - timedelta(days=1),
@@ -338,6 +339,22 @@ def test_day_rows_fill_gaps_with_rows_without_figures() -> None:
         date(1, 1, 1),
     ]
     assert day_rows(days, TODAY, TODAY - timedelta(days=1), limit=5) == []
+
+
+def test_an_old_incomplete_day_is_not_in_progress() -> None:
+    """A day read once mid-day before the server went away stays incomplete, not "so far".
+
+    Only the newest stored day can still be counting; an older one stopped where it was
+    last read, and says when.
+    """
+    read = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)
+    left = TagDayRecord(1, TODAY - timedelta(days=5), 2, 2, complete=False, updated_at=read)
+    days = [left, record(1, 10), record(0, 4, complete=False)]
+    rows = day_rows(days, TODAY - timedelta(days=5), TODAY, limit=10)
+    notes = {r.day: r.note for r in rows}
+    assert notes[TODAY] == "so far"
+    assert notes[TODAY - timedelta(days=5)] == "incomplete: last read 2026-03-04 03:00 UTC"
+    assert notes[TODAY - timedelta(days=3)] == "not recorded"
 
 
 @pytest.mark.parametrize(

@@ -317,7 +317,7 @@ def history(
                 row.day.isoformat(),
                 number(row.uses),
                 number(row.accounts),
-                "not recorded" if not row.recorded else "" if row.complete else "so far",
+                row.note,
             )
         if not days:
             table.add_row("—", "", "", "no day stored in this period")

@@ -7,7 +7,7 @@ progress is shown as "so far"; a week's total says how many of its days it adds 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,11 +30,27 @@ class DayRow:
     accounts: int | None = None
     #: False for the day in progress (and for a day not recorded).
     complete: bool = False
+    #: An incomplete day that is the newest stored: the one still counting when last read.
+    #: An older incomplete day was in progress at a reading no later one followed (the
+    #: server was down past its end): its figures stop at ``read_at``.
+    in_progress: bool = False
+    read_at: datetime | None = None
 
     @property
     def recorded(self) -> bool:
         """Whether an answer covered the day."""
         return self.uses is not None
+
+    @property
+    def note(self) -> str:
+        """``so far``, ``incomplete: last read 2026-11-25 03:00 UTC``, ``not recorded`` or ""."""
+        if not self.recorded:
+            return "not recorded"
+        if self.complete:
+            return ""
+        if self.in_progress or self.read_at is None:
+            return "so far"
+        return f"incomplete: last read {self.read_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +89,7 @@ def day_rows(days: Sequence[TagDayRecord], first: date, last: date, *, limit: in
     A day with no stored row is a ``DayRow`` without figures.
     """
     stored = {day.day: day for day in days}
+    newest = max(stored, default=None)
     rows: list[DayRow] = []
     current = last
     while current >= first and len(rows) < limit:
@@ -80,7 +97,14 @@ def day_rows(days: Sequence[TagDayRecord], first: date, last: date, *, limit: in
         rows.append(
             DayRow(current)
             if found is None
-            else DayRow(current, found.uses, found.accounts, complete=found.complete)
+            else DayRow(
+                current,
+                found.uses,
+                found.accounts,
+                complete=found.complete,
+                in_progress=not found.complete and current == newest,
+                read_at=found.updated_at,
+            )
         )
         if current == date.min:
             break
