@@ -82,8 +82,8 @@ def midnight(day: date) -> datetime:
 
 
 def centre(day: date) -> float:
-    """Where a day is drawn: its midnight."""
-    return num(midnight(day))
+    """Where a day is drawn: its noon, as engagement's days (and the date ticks)."""
+    return num(midnight(day)) + 0.5
 
 
 @dataclass(frozen=True)
@@ -339,6 +339,73 @@ def test_no_day_or_one_day_says_so() -> None:
     assert texts_with_gid(one.axes[0], "note") == [
         "Only one day in this period: a trend needs two."
     ]
+
+
+def tick_labels(ax: Axes) -> dict[float, str]:
+    """The date ticks in view and their labels, after a layout pass."""
+    low, high = ax.get_xlim()
+    return {
+        float(x): label.get_text()
+        for x, label in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)
+        if low <= x <= high
+    }
+
+
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize("width", [1000, 400])
+def test_one_or_two_days_are_days_not_hours(count: int, width: int) -> None:
+    """A bar centred on its day's tick, day labels, no hour; the year under the axis.
+
+    A one-day graph had hour ticks (12:00 ... 12:00), its bar from the day before's afternoon
+    to the morning, and "2026-12-06 to 2026-12-07" under the axis of a graph of 2026-12-07.
+    """
+    last = date(2026, 12, 7)
+    first = last - timedelta(days=count - 1)
+    stored = [Day(first + timedelta(days=n), 29 - 26 * n, 4, complete=n == 0) for n in range(2)]
+    stored = stored[:count] if count == 2 else [Day(last, 3, 3, complete=False)]
+    options = GraphOptions(width_px=width, height_px=500 if width == 1000 else 360)
+    fig = drawn(tag_days_figure(NAME, HOST, stored, first=first, last=last, options=options))
+    (ax,) = fig.axes
+    assert ax.get_xlim() == pytest.approx((num(midnight(first)), num(midnight(last)) + 1))
+    ticks = tick_labels(ax)
+    expected = {centre(first + timedelta(days=n)): f"Dec {first.day + n}" for n in range(count)}
+    assert ticks == expected
+    assert ax.xaxis.get_offset_text().get_text() == "2026"
+    for bar in bars(ax):
+        assert bar.x + bar.width / 2 in [pytest.approx(x) for x in expected]
+        assert bar.width == pytest.approx(0.8)
+
+
+def test_the_one_day_note_covers_no_data() -> None:
+    """Above the axes, not over the bar and the accounts' dot."""
+    last = date(2026, 12, 7)
+    fig = tag_days_figure(
+        NAME, HOST, [Day(last, 3, 3, complete=False)], first=last, last=last, options=GraphOptions()
+    )
+    fig.draw_without_rendering()
+    (ax,) = fig.axes
+    (note,) = [text for text in ax.texts if text.get_gid() == "note"]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    box = note.get_window_extent(renderer)
+    assert box.y0 >= ax.bbox.y1
+    assert box.y1 <= fig.bbox.height
+    title = fig.texts[0].get_window_extent(renderer)
+    assert box.y1 <= title.y0
+
+
+def test_day_ticks_step_over_days_and_weeks_at_noon() -> None:
+    """Every tick names the day whose bar is over it: a week's days, a month's Mondays."""
+    for span in (7, 30, 90):
+        last = FIRST + timedelta(days=span - 1)
+        fig = drawn(tag_days_figure(NAME, HOST, [], first=FIRST, last=last, options=GraphOptions()))
+        ticks = tick_labels(fig.axes[0])
+        assert 3 <= len(ticks) <= 8, ticks
+        for x in ticks:
+            assert x % 1 == pytest.approx(0.5), ticks
+        if span == 7:
+            assert list(ticks.values()) == [f"Mar {n}" for n in range(1, 8)]
+        else:  # every 7 or 14 days, from a Monday (2026-03-02 was one)
+            assert all((x - 0.5 - num(midnight(date(2026, 3, 2)))) % 7 == 0 for x in ticks)
 
 
 def test_years_of_days_are_gapless_bars() -> None:

@@ -22,7 +22,8 @@ from matplotlib.dates import AutoDateLocator, date2num, num2date
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, get_font
 from matplotlib.layout_engine import ConstrainedLayoutEngine
-from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator, NullLocator
+from matplotlib.transforms import offset_copy
 
 from fedimeter.graphs.options import THEMES, GraphOptions, Theme
 
@@ -261,9 +262,19 @@ def _cut_longest_word(text: Text, renderer: RendererBase, room: float) -> None:
 
 
 def style_axes(
-    ax: Axes, theme: Theme, since: datetime, until: datetime, options: GraphOptions
+    ax: Axes,
+    theme: Theme,
+    since: datetime,
+    until: datetime,
+    options: GraphOptions,
+    *,
+    days: bool = False,
 ) -> None:
-    """Colours, grid, a UTC date axis over the period and a thousands-separated value axis."""
+    """Colours, grid, a UTC date axis over the period and a thousands-separated value axis.
+
+    With ``days`` (a bar a day, centred on its noon) the ticks are at noon (``NoonLocator``):
+    each day's label under its bar, never hours, even for a period of one day.
+    """
     ax.set_facecolor(theme.background)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -274,7 +285,9 @@ def style_axes(
     ax.set_axisbelow(True)
     # About one date label per inch and a quarter: short enough never to collide.
     most = max(3, int(options.width_px / 125))
-    locator = AutoDateLocator(tz=UTC, minticks=3, maxticks=most)  # type: ignore[no-untyped-call]
+    locator = (
+        NoonLocator(most) if days else AutoDateLocator(tz=UTC, minticks=3, maxticks=most)  # type: ignore[no-untyped-call]
+    )
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(DateTicks())
     offset = ax.xaxis.get_offset_text()
@@ -283,6 +296,54 @@ def style_axes(
     ax.set_xlim(num(since), num(until))
     ax.yaxis.set_major_locator(CountLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+
+
+DAY_STEPS = (1, 2, 3, 7, 14)  # days between ticks a day axis tries, fewest first
+MONDAY = 4  # 1970-01-05, day number 4 since matplotlib's epoch, was a Monday
+
+
+class NoonLocator(Locator):
+    """Ticks at the noon of days: where a day's bar is centred, so its label is under it.
+
+    Every day while at most ``most`` fit, else every 2 or 3 days from the first, or every 7
+    or 14 from a Monday; over longer spans matplotlib's months or years, moved to noon. Never
+    hours: a one-day graph has one tick, its day.
+    """
+
+    def __init__(self, most: int) -> None:
+        """At most ``most`` ticks (at least 3 over long spans, as matplotlib's locator)."""
+        self.most = max(1, most)
+        self.auto = AutoDateLocator(tz=UTC, minticks=3, maxticks=most)  # type: ignore[no-untyped-call]
+
+    def set_axis(self, axis: Any) -> None:  # noqa: ANN401 - matplotlib's Axis
+        """Share the axis with the locator of long spans."""
+        super().set_axis(axis)
+        self.auto.set_axis(axis)
+
+    def __call__(self) -> Any:  # noqa: ANN401 - numpy's array
+        """The ticks of the axis's view."""
+        assert self.axis is not None  # noqa: S101 - a locator is called on its axis
+        low, high = self.axis.get_view_interval()
+        return self.tick_values(low, high)
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:  # noqa: ANN401 - numpy's array
+        """The noons of days from ``vmin`` to ``vmax`` (date numbers), spaced to fit."""
+        low, high = sorted((vmin, vmax))
+        first, last = math.ceil(low - 0.5), math.floor(high - 0.5)  # day numbers of noons in view
+        count = last - first + 1
+        if count < 1:
+            return np.array([], dtype=float)
+        for step in DAY_STEPS:
+            if math.ceil(count / step) <= self.most:
+                origin = first if step < 7 else MONDAY  # noqa: PLR2004 - weeks start on Mondays
+                start = first + (origin - first) % step
+                return np.arange(start, last + 1, step, dtype=float) + 0.5
+        # Matplotlib's date locators take datetimes here, not date numbers.
+        found = self.auto.tick_values(  # type: ignore[no-untyped-call]
+            num2date(low - 0.5, tz=UTC),  # type: ignore[no-untyped-call]
+            num2date(high - 0.5, tz=UTC),  # type: ignore[no-untyped-call]
+        )
+        return np.array([t + 0.5 for t in found if low <= t + 0.5 <= high], dtype=float)
 
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -568,20 +629,23 @@ def set_value_limits(ax: Axes, values: Sequence[float]) -> None:
     ax.set_ylim(bottom, high + air)
 
 
-def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5) -> None:
+def say(ax: Axes, message: str, theme: Theme, *, y: float = 0.5, above: bool = False) -> None:
     """Write a note in the middle of the axes (gid ``note``); alone, it hides the value axis.
 
     The note sits on a patch of background, so a line or bar under it never makes it unreadable.
+    ``above`` puts it over the axes' top left corner instead, where it covers nothing drawn.
     """
     ax.text(
-        0.5,
-        y,
+        0.0 if above else 0.5,
+        1.0 if above else y,
         drawable(message),
         fontfamily=list(font_families()),
-        transform=ax.transAxes,
-        ha="center",
-        va="center",
-        fontsize=12 if y == 0.5 else 10,  # noqa: PLR2004 - the centre
+        transform=offset_copy(ax.transAxes, fig=ax.get_figure(root=True), y=4, units="points")
+        if above
+        else ax.transAxes,
+        ha="left" if above else "center",
+        va="bottom" if above else "center",
+        fontsize=12 if y == 0.5 and not above else 10,  # noqa: PLR2004 - the centre
         color=theme.muted,
         parse_math=False,
         gid="note",

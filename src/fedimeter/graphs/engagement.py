@@ -15,7 +15,7 @@ text is drawn as it is, never as mathematics.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
 from matplotlib.colors import to_rgb
@@ -58,6 +58,7 @@ BAR_SHARE = 0.8  # of a bucket a bar covers
 PALE = 0.35  # share of the colour in the fill of a provisional bar
 HATCH = "////"
 VALUE_AIR = 1.15
+MOMENT = timedelta(microseconds=1)  # a period ending at midnight ends with the day before
 NO_POST = "No post of its own in this period"
 STILL_GROWING = "still read each round (counts growing)"
 
@@ -103,14 +104,16 @@ def engagement_figure(
         options, theme, f"{handle} — {_TITLES[metric]} {per}, {period_text(since, until)}"
     )
     ax = fig.add_subplot()
-    style_axes(ax, theme, since, until, options)
     step = timedelta(days=1 if by == "day" else 7)
+    # Whole days (weeks), as the tag graphs: a day's bar is centred on its noon, on its tick.
+    start, end = _bucket_start(since, by), _bucket_start(until - MOMENT, by) + step
+    style_axes(ax, theme, start, end, options, days=by == "day")
     shown = [b for b in buckets if b.own or (metric == "activity" and b.boosts)]
     if not shown:
         say(ax, NO_POST if metric != "activity" else "Nothing posted in this period", theme)
         return fig
     if metric == "rate":
-        top = _draw_rate(ax, shown, theme)
+        top = _draw_rate(ax, shown, theme, step)
         ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=NICE_STEPS, min_n_ticks=3))
         ax.yaxis.set_major_formatter(DecimalFormatter("%"))
     else:
@@ -136,8 +139,18 @@ def engagement_figure(
     return fig
 
 
-def _centre(bucket: EngagementFigures) -> float:
-    return (num(bucket.since) + num(bucket.until)) / 2
+def _bucket_start(moment: datetime, by: Literal["day", "week"]) -> datetime:
+    """The UTC midnight starting the day (or the ISO week, a Monday) of ``moment``."""
+    day = moment.astimezone(UTC).date()
+    if by == "week":
+        day -= timedelta(days=day.weekday())
+    return datetime.combine(day, time(), UTC)
+
+
+def _centre(bucket: EngagementFigures, step: timedelta) -> float:
+    """The middle of the bucket's whole day (noon) or week, even when the period cuts it."""
+    by: Literal["day", "week"] = "day" if step == timedelta(days=1) else "week"
+    return num(_bucket_start(bucket.since, by) + step / 2)
 
 
 def _draw_stack(
@@ -156,9 +169,9 @@ def _draw_stack(
         colours = [_pale(colour, theme) if b.provisional else colour for b in buckets]
         hatches = [HATCH if b.provisional else "" for b in buckets]
         bars = ax.bar(
-            [_centre(b) for b in buckets],
+            [_centre(b, step) for b in buckets],
             values,
-            width=[min(width, (num(b.until) - num(b.since))) for b in buckets],
+            width=width,
             bottom=bottoms,
             color=colours,
             edgecolor=[colour if b.provisional else "none" for b in buckets],
@@ -172,10 +185,12 @@ def _draw_stack(
     return max(bottoms, default=0.0)
 
 
-def _draw_rate(ax: Axes, buckets: Sequence[EngagementFigures], theme: Theme) -> float:
+def _draw_rate(
+    ax: Axes, buckets: Sequence[EngagementFigures], theme: Theme, step: timedelta
+) -> float:
     """The rate a bucket as dots joined by a line (gaps where unknown); returns the highest."""
     colour = theme.palette[0]
-    xs = [_centre(b) for b in buckets if b.rate is not None]
+    xs = [_centre(b, step) for b in buckets if b.rate is not None]
     ys = [b.rate for b in buckets if b.rate is not None]
     if not ys:
         return 0.0
@@ -189,7 +204,7 @@ def _draw_rate(ax: Axes, buckets: Sequence[EngagementFigures], theme: Theme) -> 
         label="engagement rate (interactions per post / followers)",
         gid="rate",
     )
-    growing = [(_centre(b), b.rate) for b in buckets if b.rate is not None and b.provisional]
+    growing = [(_centre(b, step), b.rate) for b in buckets if b.rate is not None and b.provisional]
     if growing:
         ax.plot(
             [x for x, _ in growing],

@@ -178,7 +178,7 @@ def tag_days_figure(
     top = max(max(day.uses, day.accounts) for day in shown)
     ax.set_ylim(0, max(1, top) * VALUE_AIR)
     if len(shown) == 1:
-        say(ax, "Only one day in this period: a trend needs two.", theme, y=0.85)
+        say(ax, "Only one day in this period: a trend needs two.", theme, above=True)
     if options.height_px >= LEGEND_MIN_HEIGHT_PX:
         legend_below(fig, ax, theme)
     return fig
@@ -299,16 +299,18 @@ def _midnight(day: date) -> datetime:
 
 
 def _centre(day: date) -> float:
-    """Where a day is drawn: on its date's tick (midnight), its bar half a day either side."""
-    return num(_midnight(day))
+    """Where a day is drawn: at its noon, on its date's tick, its bar half a day either side."""
+    return num(_midnight(day)) + 0.5
 
 
 def _style(ax: Axes, theme: Theme, first: date, last: date, options: GraphOptions) -> None:
-    """The shared axes, from half a day before ``first`` to half a day after ``last``."""
-    start = _midnight(first)
-    # Half a day before 0001-01-01 is no datetime: the axis starts at its midnight.
-    start = start - HALF_DAY if first > date.min else start
-    style_axes(ax, theme, start, _midnight(last) + HALF_DAY, options)
+    """The shared axes over whole days, ticks at their noons (one day shows its day, no hours).
+
+    From the midnight that starts ``first`` to the one that ends ``last``.
+    """
+    style_axes(ax, theme, _midnight(first), _midnight(last) + HALF_DAY, options, days=True)
+    # The midnight after 9999-12-31 is no datetime: the end is set as a date number.
+    ax.set_xlim(_centre(first) - 0.5, _centre(last) + 0.5)
 
 
 def _shown(days: Sequence[TagDayLike], first: date, last: date) -> list[TagDayLike]:
