@@ -9,8 +9,9 @@ Three metrics, each over the buckets ``domain.engagement.engagement_buckets`` gi
 
 A bucket without an own status has no bar (and no rate): nothing was there to receive, which
 is not a zero. Buckets whose counts are still read each round (provisional) are drawn pale
-and hatched, so a week still growing never reads as a drop. Handles come from servers: every
-text is drawn as it is, never as mathematics.
+and hatched (open dots on the rate's line), so a week still growing never reads as a drop;
+when every bar is provisional, a note above the axes says so once instead. Handles come from
+servers: every text is drawn as it is, never as mathematics.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
 from matplotlib.colors import to_rgb
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from fedimeter.graphs.drawing import (
@@ -61,6 +63,7 @@ VALUE_AIR = 1.15
 MOMENT = timedelta(microseconds=1)  # a period ending at midnight ends with the day before
 NO_POST = "No post of its own in this period"
 STILL_GROWING = "still read each round (counts growing)"
+ALL_GROWING = "Every {by} still read each round: its counts may grow"
 
 _STACKS: dict[str, tuple[tuple[str, str], ...]] = {
     "interactions": (
@@ -117,7 +120,11 @@ def engagement_figure(
         ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=NICE_STEPS, min_n_ticks=3))
         ax.yaxis.set_major_formatter(DecimalFormatter("%"))
     else:
-        top = _draw_stack(ax, shown, _STACKS[metric], theme, step)
+        # When every bar is provisional, hatching each tells nothing: a note says it once.
+        every = all(b.provisional for b in shown)
+        top = _draw_stack(ax, shown, _STACKS[metric], theme, step, mark=not every)
+        if every:
+            say(ax, ALL_GROWING.format(by=by), theme, above=True)
         if metric != "activity":  # received per post: a ratio, not a count
             ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=NICE_STEPS, min_n_ticks=3))
             ax.yaxis.set_major_formatter(DecimalFormatter())
@@ -125,16 +132,6 @@ def engagement_figure(
         say(ax, "No engagement rate: no followers known", theme)
         return fig
     ax.set_ylim(0, (top if top > 0 else 1.0) * VALUE_AIR)
-    if any(b.provisional for b in shown):
-        ax.bar(
-            [],
-            [],
-            color=_pale(theme.palette[0], theme),
-            hatch=HATCH,
-            edgecolor=theme.muted,
-            label=STILL_GROWING,
-            gid="provisional-key",
-        )
     legend_below(fig, ax, theme)
     return fig
 
@@ -159,30 +156,57 @@ def _draw_stack(
     parts: tuple[tuple[str, str], ...],
     theme: Theme,
     step: timedelta,
+    *,
+    mark: bool,
 ) -> float:
-    """Stacked bars, one per bucket; returns the tallest stack."""
+    """Stacked bars, one per bucket; returns the tallest stack.
+
+    With ``mark``, provisional buckets are pale and hatched. The legend's keys (gid
+    ``key-<part>``, ``provisional-key``) are drawn as the bars are: a bar container's own key
+    takes the look of its first bar, whatever it is.
+    """
     width = step / timedelta(days=1) * BAR_SHARE
     bottoms = [0.0] * len(buckets)
     for n, (name, label) in enumerate(parts):
         colour = theme.palette[n]
         values = [float(getattr(b, name) or 0.0) for b in buckets]
-        colours = [_pale(colour, theme) if b.provisional else colour for b in buckets]
-        hatches = [HATCH if b.provisional else "" for b in buckets]
         bars = ax.bar(
             [_centre(b, step) for b in buckets],
             values,
             width=width,
             bottom=bottoms,
-            color=colours,
-            edgecolor=[colour if b.provisional else "none" for b in buckets],
+            color=colour,
+            edgecolor="none",
             linewidth=0.6,
-            label=label,
+            label="_nolegend_",
             gid=f"stack-{name}",
         )
-        for bar, hatch in zip(bars, hatches, strict=True):
-            bar.set_hatch(hatch)
+        for bar, bucket in zip(bars, buckets, strict=True):
+            if mark and bucket.provisional:
+                _style_provisional(bar, colour, theme)
+        _key(ax, label, f"key-{name}", facecolor=colour)
         bottoms = [low + value for low, value in zip(bottoms, values, strict=True)]
+    if mark and any(b.provisional for b in buckets):
+        key = _key(ax, STILL_GROWING, "provisional-key", facecolor=theme.palette[0])
+        _style_provisional(key, theme.palette[0], theme)
     return max(bottoms, default=0.0)
+
+
+def _style_provisional(bar: Rectangle, colour: str, theme: Theme) -> None:
+    """A provisional bar (or its key): pale, hatched and outlined in its colour."""
+    bar.set_facecolor(_pale(colour, theme))
+    bar.set_edgecolor(colour)
+    bar.set_hatch(HATCH)
+
+
+def _key(ax: Axes, label: str, gid: str, *, facecolor: str) -> Rectangle:
+    """A legend key of no size, out of sight: the legend draws it at its own size."""
+    key = Rectangle(
+        (0, 0), 0, 0, facecolor=facecolor, edgecolor="none", linewidth=0.6, label=label, gid=gid
+    )
+    key.set_in_layout(False)
+    ax.add_artist(key)
+    return key
 
 
 def _draw_rate(
@@ -215,7 +239,7 @@ def _draw_rate(
             markerfacecolor=theme.background,
             markeredgecolor=colour,
             gid="rate-provisional",
-            label="_nolegend_",
+            label=STILL_GROWING,  # its own look is the legend's key
         )
     return float(max(ys))
 
