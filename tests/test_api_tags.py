@@ -314,6 +314,25 @@ async def test_trends_newest_first_within_since_until_and_limit(
     assert len(stopped["lists"]) == 3
 
 
+async def test_an_empty_answer_after_a_list_shows_in_checked_at(
+    db: Database, settings: Settings
+) -> None:
+    """Trends read as [] after yesterday's list: checked_at is later than the list's time."""
+    store = TagStore(db)
+    instance_id, _ = await store.track_trends(SOCIAL, NOW - timedelta(days=1))
+    yesterday = NOW - timedelta(days=1)
+    await store.store_trends(
+        instance_id, yesterday, [TrendingTag(1, "Art", yesterday.date(), 9, 4)]
+    )
+    await store.store_trends(instance_id, NOW, [])
+    with api(api_settings(settings), clock=lambda: NOW) as http:
+        one = http.get(f"/api/v1/instances/{instance_id}/trends").json()
+        (every,) = http.get("/api/v1/trends").json()
+    assert one["checked_at"] == every["checked_at"] == "2026-03-09T15:00:00Z"
+    assert [lst["taken_at"] for lst in one["lists"]] == ["2026-03-08T15:00:00Z"]
+    assert every["latest"]["taken_at"] == "2026-03-08T15:00:00Z"
+
+
 async def test_trends_of_a_known_instance_never_recorded_are_404(
     db: Database, settings: Settings
 ) -> None:

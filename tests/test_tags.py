@@ -227,6 +227,35 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
 
+def test_trends_turned_off_later_do_not_show_the_last_list_as_current(cli_db: str) -> None:
+    """A server that trended on Monday and answers [] from Tuesday: said, with its last list.
+
+    An empty answer stores no list; the instance keeps when it was read (migration 0009).
+    """
+    later = ROUND + timedelta(days=1)
+
+    async def fill(store: TagStore) -> None:
+        quiet, _ = await store.track_trends(InstanceAddress("quiet.example"), ROUND)
+        await store.store_trends(quiet, ROUND, [TrendingTag(1, "Caturday", ROUND.date(), 12, 5)])
+        await store.store_trends(quiet, later, [])
+
+    seed(cli_db, fill)
+    shown = invoke("tag", "trends", "show")
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "Trending on quiet.example: the server answered an empty list at 2026-12-08 03:00 UTC"
+        " (trends turned off there, or nothing trending); its last list, of 2026-12-07 03:00"
+        " UTC:"
+    ) in shown.stdout
+    assert "Last list on quiet.example, 2026-12-07 03:00 UTC" in shown.stdout
+    assert "#Caturday" in shown.stdout
+    (quiet,) = json.loads(invoke("tag", "trends", "show", "--json").stdout)
+    assert (quiet["checked_at"], quiet["taken_at"]) == (
+        "2026-12-08T03:00:00Z",
+        "2026-12-07T03:00:00Z",
+    )
+
+
 def test_trends_show_says_an_empty_answer_and_draws_no_empty_table(cli_db: str) -> None:
     """Trends turned off: one line saying the server answered [] and when, no table.
 
@@ -245,7 +274,7 @@ def test_trends_show_says_an_empty_answer_and_draws_no_empty_table(cli_db: str) 
     assert "nothing recorded yet" not in shown.stdout
     assert (
         "Trending on quiet.example: the server answered an empty list at 2026-12-07 03:00 UTC"
-        " (trends turned off there, or nothing trending), and no list since"
+        " (trends turned off there, or nothing trending)\n"
     ) in shown.stdout
     assert "Trending on loud.example, 2026-12-07 03:00 UTC" in shown.stdout
     # One table: loud's; quiet has none.

@@ -144,6 +144,35 @@ async def test_the_hashtags_page_shows_each_recorded_trending_list(
     assert "trending-title" not in searched
 
 
+async def test_an_empty_answer_is_said_not_hidden_behind_the_last_list(
+    db: Database, settings: Settings
+) -> None:
+    """Trends read as [] after a list: said with when; never read: "nothing recorded yet".
+
+    One instance answered [] from its first reading, one stopped trending after a list.
+    """
+    await seed(db)
+    store = TagStore(db)
+    stopped, _ = await store.track_trends(SOCIAL, NOW - timedelta(days=1))
+    await store.store_trends(
+        stopped, NOW - timedelta(days=1), [TrendingTag(1, "Dogs", TODAY, 1, 1)]
+    )
+    await store.store_trends(stopped, NOW, [])
+    quiet, _ = await store.track_trends(InstanceAddress("quiet.example"), NOW)
+    await store.store_trends(quiet, NOW, [])
+    await store.track_trends(InstanceAddress("new.example"), NOW)
+    with api(api_settings(settings), clock=lambda: NOW) as http:
+        page = " ".join(http.get("/tags").text.split())
+    said = (
+        "The server answered an empty list at 2026-03-09 15:00 UTC: trends turned off there,"
+        " or nothing trending."
+    )
+    assert page.count(said) == 2  # social (with its last list after it) and quiet
+    assert said + " Its last list:" in page
+    assert "#Dogs" in page
+    assert page.count("Nothing recorded yet: the next round reads it.") == 1  # new.example
+
+
 async def test_the_navigation_links_to_the_hashtags(db: Database, settings: Settings) -> None:
     """Every page has the link; on the hashtag pages it is the current one."""
     social, _ = await seed(db)

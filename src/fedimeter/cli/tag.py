@@ -452,7 +452,7 @@ def trends_show(
     cli = state(ctx)
     settings = cli.settings()
 
-    async def go() -> list[tuple[str, datetime | None, list[TrendRecord]]]:
+    async def go() -> list[tuple[str, InstanceRecord | None, list[TrendRecord]]]:
         async with open_repository(settings) as repo:
             store = TagStore(repo.db)
             recorded = await store.trend_instances()
@@ -466,7 +466,7 @@ def trends_show(
                 )
             known = {i.id: i for i in await repo.list_instances()}
             return [
-                (host, _recording_since(known.get(i)), await store.latest_trends(i))
+                (host, known.get(i), await store.latest_trends(i))
                 for i, host, _ in recorded
                 if not wanted or host in wanted
             ]
@@ -478,7 +478,8 @@ def trends_show(
                 [
                     {
                         "host": host,
-                        "recording_since": iso(since),
+                        "recording_since": iso(_recording_since(instance)),
+                        "checked_at": iso(_checked_at(instance)),
                         "taken_at": iso(trends[0].taken_at) if trends else None,
                         "tags": [
                             {
@@ -491,7 +492,7 @@ def trends_show(
                             for t in trends
                         ],
                     }
-                    for host, since, trends in found
+                    for host, instance, trends in found
                 ]
             ),
             markup=False,
@@ -504,17 +505,24 @@ def trends_show(
             markup=False,
         )
         return
-    for host, since, trends in found:
-        if not trends:
-            # Recording starts with a reading that answered (tag_tracking.add_trends), and
-            # an empty list stores nothing: no list stored means that first answer was [].
+    for host, instance, trends in found:
+        checked = _checked_at(instance)
+        newest = trends[0].taken_at if trends else None
+        if newest is None or (checked is not None and checked > newest):
+            # An empty answer stores no list, only when it came (trends_checked_at; before
+            # that was kept, recording started with a reading that answered: an empty one).
+            empty_at = checked or _recording_since(instance)
             cli.out.print(
-                f"Trending on {host}: the server answered an empty list at {when(since)} UTC"
-                " (trends turned off there, or nothing trending), and no list since",
+                f"Trending on {host}: the server answered an empty list at {when(empty_at)} UTC"
+                " (trends turned off there, or nothing trending)"
+                + (f"; its last list, of {when(newest)} UTC:" if newest else ""),
                 markup=False,
             )
-            continue
-        title = f"Trending on {host}, {when(trends[0].taken_at)} UTC"
+            if newest is None:
+                continue
+            title = f"Last list on {host}, {when(newest)} UTC"
+        else:
+            title = f"Trending on {host}, {when(newest)} UTC"
         table = Table(title=title, title_justify="left")
         for column in ("#", "tag", "uses today", "accounts today"):
             table.add_column(column, justify="left" if column == "tag" else "right")
@@ -525,3 +533,7 @@ def trends_show(
 
 def _recording_since(instance: InstanceRecord | None) -> datetime | None:
     return None if instance is None else instance.trends_tracked_at
+
+
+def _checked_at(instance: InstanceRecord | None) -> datetime | None:
+    return None if instance is None else instance.trends_checked_at

@@ -87,6 +87,7 @@ def _instance(row: Row[Any]) -> InstanceRecord:
         added_at=m["added_at"],
         tracked_at=m["tracked_at"],
         trends_tracked_at=m["trends_tracked_at"],
+        trends_checked_at=m["trends_checked_at"],
     )
 
 

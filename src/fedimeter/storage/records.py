@@ -43,6 +43,8 @@ class InstanceRecord:
     tracked_at: datetime | None = None
     #: Since when its trending hashtags are recorded each round; None when they are not.
     trends_tracked_at: datetime | None = None
+    #: When its trending hashtags were last read, an empty answer included (None: never).
+    trends_checked_at: datetime | None = None
 
     @property
     def address(self) -> InstanceAddress:

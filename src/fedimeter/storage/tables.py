@@ -147,6 +147,8 @@ instances = Table(
     Column("tracked_at", UTCDateTime),
     # Set while the instance's trending hashtags are recorded each round.
     Column("trends_tracked_at", UTCDateTime),
+    # When they were last read, an empty answer included (which stores no list).
+    Column("trends_checked_at", UTCDateTime),
 )
 
 accounts = Table(

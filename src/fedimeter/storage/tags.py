@@ -480,14 +480,23 @@ class TagStore:
         trending: Sequence[TrendingTag],
         run_id: int | None = None,
     ) -> None:
-        """Store one reading of the instance's trending tags (an empty list stores nothing).
+        """Store one reading of the instance's trending tags.
+
+        An empty list stores no list; either way the instance records when it was read
+        (``trends_checked_at``), so a server that stopped trending does not show its last
+        list as current.
 
         Raises:
             StorageError: the database refused.
         """
-        if not trending:
-            return
         async with self.db.begin() as conn:
+            await conn.execute(
+                update(instances)
+                .where(instances.c.id == instance_id)
+                .values(trends_checked_at=taken_at)
+            )
+            if not trending:
+                return
             await conn.execute(
                 insert_ignore(self.db.dialect, trend_tags),
                 [

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from fedimeter.domain.overview import AccountRow
     from fedimeter.engagement_tracking import EngagementView
     from fedimeter.storage.database import Database
-    from fedimeter.storage.records import SampleRecord
+    from fedimeter.storage.records import InstanceRecord, SampleRecord
     from fedimeter.storage.tags import TagRecord, TrendRecord
 
 __all__ = ["install"]
@@ -601,7 +601,13 @@ async def tags_page(request: Request, *, q: Annotated[str, Query(max_length=200)
         [row[0].id for row in latest], today - timedelta(days=WEEK_DAYS), today
     )
     # Unfiltered without a search: ``latest`` holds every tracked tag already.
-    trending = [] if needle else await _trending(store, [row[0] for row in latest])
+    trending = (
+        []
+        if needle
+        else await _trending(
+            store, [row[0] for row in latest], await services.repo.list_instances()
+        )
+    )
     return _render(
         request,
         "tags.html",
@@ -627,11 +633,25 @@ class TrendingList:
     taken_at: datetime | None
     #: Each tag, and the id of its tracked page on that instance (None: not tracked).
     tags: list[tuple[TrendRecord, int | None]]
+    #: When the trends were last read, an empty answer included (None: not known).
+    checked_at: datetime | None = None
+
+    @property
+    def empty_at(self) -> datetime | None:
+        """When the server last answered an empty list, if that is its newest answer."""
+        if self.checked_at is None or (
+            self.taken_at is not None and self.checked_at <= self.taken_at
+        ):
+            return None
+        return self.checked_at
 
 
-async def _trending(store: TagStore, tracked: Sequence[TagRecord]) -> list[TrendingList]:
+async def _trending(
+    store: TagStore, tracked: Sequence[TagRecord], known: Sequence[InstanceRecord]
+) -> list[TrendingList]:
     """The newest trending list of every instance whose trends are recorded, by host."""
     pages = {(t.instance_id, t.key): t.id for t in tracked}
+    checked = {i.id: i.trends_checked_at for i in known}
     lists = []
     for instance_id, host, _ in await store.trend_instances():
         newest = await store.latest_trends(instance_id)
@@ -641,6 +661,7 @@ async def _trending(store: TagStore, tracked: Sequence[TagRecord]) -> list[Trend
                 host,
                 newest[0].taken_at if newest else None,
                 [(t, pages.get((instance_id, tag_key(t.name)))) for t in newest],
+                checked.get(instance_id),
             )
         )
     return lists

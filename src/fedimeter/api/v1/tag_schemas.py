@@ -264,6 +264,12 @@ class TrendsPublic(BaseModel):
     instance_id: int
     host: str
     recording: bool = Field(description="Whether each round still records them.")
+    checked_at: datetime | None = Field(
+        default=None,
+        description="When they were last read, an empty answer (trends turned off, or nothing"
+        " trending) included; later than the newest list's taken_at when the server has"
+        " answered [] since. Null when not known (read before fedimeter 0.1).",
+    )
     lists: list[TrendListPublic]
 
 
@@ -286,3 +292,8 @@ class TrendsRecorded(BaseModel):
     instance_id: int
     host: str
     latest: TrendListPublic | None = Field(description="The newest list; null before any.")
+    checked_at: datetime | None = Field(
+        default=None,
+        description="When the trends were last read, an empty answer included: later than"
+        " latest.taken_at when the server has answered an empty list since.",
+    )
