@@ -196,6 +196,6 @@ def test_when_every_bar_is_growing_a_note_says_it_once() -> None:
     assert not any(bar.get_hatch() for bar in shown)
     assert "still read each round (counts growing)" not in legend_keys(fig)
     (note,) = [text for text in ax.texts if text.get_gid() == "note"]
-    assert note.get_text() == "Every day still read each round: its counts may grow"
+    assert note.get_text() == "Every day still read each round: counts may grow"
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     assert note.get_window_extent(renderer).y0 >= ax.bbox.y1

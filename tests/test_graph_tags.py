@@ -201,7 +201,10 @@ def test_uses_are_bars_on_their_days_and_the_axis_spans_the_period() -> None:
     fig = drawn(tag_days_figure(NAME, HOST, MONTH, first=FIRST, last=LAST, options=GraphOptions()))
     (ax,) = fig.axes
     assert fig.get_suptitle() == "#Caturday on mastodon.example, 2026-03-01 to 2026-03-30"
-    assert ax.get_xlim() == (centre(FIRST) - 0.5, centre(LAST) + 0.5)
+    low, high = ax.get_xlim()
+    assert low == centre(FIRST) - 0.5
+    # To the end of the last day, and a little after when the newest bar's label needs room.
+    assert centre(LAST) + 0.5 <= high < centre(LAST) + 0.5 + 0.15 * len(MONTH)
     found = bars(ax)
     assert [bar.height for bar in found] == [day.uses for day in MONTH]
     for bar, day in zip(found, MONTH, strict=True):
@@ -366,7 +369,9 @@ def test_one_or_two_days_are_days_not_hours(count: int, width: int) -> None:
     options = GraphOptions(width_px=width, height_px=500 if width == 1000 else 360)
     fig = drawn(tag_days_figure(NAME, HOST, stored, first=first, last=last, options=options))
     (ax,) = fig.axes
-    assert ax.get_xlim() == pytest.approx((num(midnight(first)), num(midnight(last)) + 1))
+    low, high = ax.get_xlim()
+    assert low == pytest.approx(num(midnight(first)))
+    assert high >= num(midnight(last)) + 1
     ticks = tick_labels(ax)
     expected = {centre(first + timedelta(days=n)): f"Dec {first.day + n}" for n in range(count)}
     assert ticks == expected
@@ -406,6 +411,40 @@ def test_day_ticks_step_over_days_and_weeks_at_noon() -> None:
             assert list(ticks.values()) == [f"Mar {n}" for n in range(1, 8)]
         else:  # every 7 or 14 days, from a Monday (2026-03-02 was one)
             assert all((x - 0.5 - num(midnight(date(2026, 3, 2)))) % 7 == 0 for x in ticks)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        GraphOptions(),
+        GraphOptions(width_px=400, height_px=360),
+        GraphOptions(fmt="svg", theme="dark"),
+        GraphOptions(fmt="svg", width_px=400, height_px=360),
+    ],
+    ids=["wide", "phone", "svg", "phone svg"],
+)
+@pytest.mark.parametrize("stored", [MONTH, days(30, today=False)], ids=["so far", "complete"])
+def test_the_newest_bars_label_stays_inside_the_axes(
+    options: GraphOptions, stored: list[Day]
+) -> None:
+    """A label beside the last day's bar ran over the axes' right edge: it fits inside.
+
+    "7 so far" also reached under the axis, a bar of 7 being low. The room made for it is no
+    day: no tick after the last day.
+    """
+    fig = tag_days_figure(NAME, HOST, stored, first=FIRST, last=LAST, options=options)
+    fig.draw_without_rendering()
+    (ax,) = fig.axes
+    (label,) = [text for text in ax.texts if text.get_gid() == "latest"]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    patch = label.get_bbox_patch()
+    assert patch is not None
+    box = patch.get_window_extent(renderer)
+    assert ax.bbox.x0 <= box.x0
+    assert box.x1 <= ax.bbox.x1
+    assert ax.bbox.y0 <= box.y0
+    assert box.y1 <= ax.bbox.y1
+    assert max(ax.get_xticks()[ax.get_xticks() <= ax.get_xlim()[1]]) <= centre(LAST)
 
 
 def test_years_of_days_are_gapless_bars() -> None:

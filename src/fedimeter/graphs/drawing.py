@@ -313,6 +313,8 @@ class NoonLocator(Locator):
     def __init__(self, most: int) -> None:
         """At most ``most`` ticks (at least 3 over long spans, as matplotlib's locator)."""
         self.most = max(1, most)
+        #: No tick after this date number: room an axis leaves after its last day is no day.
+        self.end = math.inf
         self.auto = AutoDateLocator(tz=UTC, minticks=3, maxticks=most)  # type: ignore[no-untyped-call]
 
     def set_axis(self, axis: Any) -> None:  # noqa: ANN401 - matplotlib's Axis
@@ -329,6 +331,7 @@ class NoonLocator(Locator):
     def tick_values(self, vmin: float, vmax: float) -> Any:  # noqa: ANN401 - numpy's array
         """The noons of days from ``vmin`` to ``vmax`` (date numbers), spaced to fit."""
         low, high = sorted((vmin, vmax))
+        high = min(high, self.end)
         first, last = math.ceil(low - 0.5), math.floor(high - 0.5)  # day numbers of noons in view
         count = last - first + 1
         if count < 1:

@@ -63,7 +63,7 @@ VALUE_AIR = 1.15
 MOMENT = timedelta(microseconds=1)  # a period ending at midnight ends with the day before
 NO_POST = "No post of its own in this period"
 STILL_GROWING = "still read each round (counts growing)"
-ALL_GROWING = "Every {by} still read each round: its counts may grow"
+ALL_GROWING = "Every {by} still read each round: counts may grow"
 
 _STACKS: dict[str, tuple[tuple[str, str], ...]] = {
     "interactions": (

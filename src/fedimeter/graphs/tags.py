@@ -20,13 +20,17 @@ from typing import TYPE_CHECKING, Literal, Protocol, get_args
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
+from matplotlib.text import Annotation
+from matplotlib.transforms import Bbox
 
 from fedimeter.graphs.drawing import (
     MARKERS_UP_TO,
+    NoonLocator,
     label_value,
     legend_below,
     new_figure,
     num,
+    renderer_of,
     say,
     style_axes,
     theme_of,
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
     from matplotlib.figure import Figure
 
     from fedimeter.graphs.options import GraphOptions, Theme
@@ -60,6 +65,7 @@ NOT_RECORDED_ALPHA = 0.14  # how strongly a day without an answer is shaded
 HATCH = "////"
 VALUE_AIR = 1.15  # the value axis reaches a little above the tallest bar
 HALF_DAY = timedelta(hours=12)
+LABEL_PAD_PX = 4.0  # points between the newest bar's label and the axes' right edge
 #: A figure less tall has no room for the legend of a tag's days: its bars would be squeezed
 #: flat. The "so far" label still marks the day in progress.
 LEGEND_MIN_HEIGHT_PX = 250
@@ -181,6 +187,7 @@ def tag_days_figure(
         say(ax, "Only one day in this period: a trend needs two.", theme, above=True)
     if options.height_px >= LEGEND_MIN_HEIGHT_PX:
         legend_below(fig, ax, theme)
+    _keep_label_inside(fig, ax, last)
     return fig
 
 
@@ -316,6 +323,51 @@ def _style(ax: Axes, theme: Theme, first: date, last: date, options: GraphOption
 def _shown(days: Sequence[TagDayLike], first: date, last: date) -> list[TagDayLike]:
     """The days from ``first`` to ``last``, oldest first."""
     return sorted((day for day in days if first <= day.day <= last), key=lambda day: day.day)
+
+
+def _keep_label_inside(fig: Figure, ax: Axes, last: date) -> None:
+    """Widen the time axis past ``last`` until the newest bar's label fits inside the axes.
+
+    Beside the bar of the period's last day, "7 so far" ran over the axes' right edge (and,
+    in an SVG, touched the plot's). The room added is no day: no tick, no shading. A label
+    that reaches under the axis (a low bar's) or over its top is moved up or down.
+    """
+    (label,) = [text for text in ax.texts if text.get_gid() == "latest"]
+    if not isinstance(label, Annotation):
+        return
+    label.set_in_layout(False)  # inside the axes, it takes no margin of its own
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, NoonLocator):
+        locator.end = _centre(last) + 0.5
+    renderer = renderer_of(fig)
+    for _ in range(2):  # the second pass only corrects for a layout moved by the first
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            engine.execute(fig)
+        box = _extent(label, renderer)
+        width, pad = ax.bbox.width, LABEL_PAD_PX * fig.dpi / 72
+        low = ax.get_xlim()[0]
+        # How far the label reaches right of its point, in pixels.
+        beyond = box.x1 - ax.transData.transform((label.xy[0], 0))[0]
+        if box.x1 <= ax.bbox.x1 - pad or width - pad - beyond <= 0:
+            break
+        ax.set_xlim(low, low + (label.xy[0] - low) * width / (width - pad - beyond))
+    # A low bar's label reached under the axis, a high one's over the top: moved up or down.
+    box = _extent(label, renderer)
+    up = max(0.0, ax.bbox.y0 + pad - box.y0) - max(0.0, box.y1 - (ax.bbox.y1 - pad))
+    x, y = label.xyann
+    label.xyann = (x, y + up * 72 / fig.dpi)
+
+
+def _extent(label: Annotation, renderer: RendererBase) -> Bbox:
+    """Where the label and its box are, in pixels: both are only placed when drawn."""
+    label.update_positions(renderer)
+    box = label.get_window_extent(renderer)
+    patch = label.get_bbox_patch()
+    if patch is None:
+        return box
+    label.update_bbox_position_size(renderer)
+    return Bbox.union([box, patch.get_window_extent(renderer)])
 
 
 def _in_progress(day: TagDayLike, today: date) -> bool:
