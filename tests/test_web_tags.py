@@ -245,7 +245,7 @@ async def test_a_tag_not_read_today_says_which_day_its_figures_are(
     _, other = await seed(db)
     with api(api_settings(settings), clock=lambda: NOW) as http:
         html = http.get(f"/tags/{other.id}", params={"period": "all"}).text
-    assert "So far on 2026-03-07" in html
+    assert "2026-03-07, incomplete (read until 15:00 UTC)" in html
     assert "Today so far" not in html
     assert '<span class="badge failing">failing</span> the last 2 reads failed' in html
     assert "its page on" not in html  # the server gave no URL
@@ -349,7 +349,7 @@ def record(back: int, uses: int, *, complete: bool = True) -> TagDayRecord:
 def test_day_rows_fill_gaps_with_rows_without_figures() -> None:
     """Newest first; a day not stored has no figures; the limit keeps the newest."""
     days = [record(4, 40), record(2, 20), record(0, 3, complete=False)]
-    rows = day_rows(days, TODAY - timedelta(days=4), TODAY, limit=10)
+    rows = day_rows(days, TODAY - timedelta(days=4), TODAY, limit=10, today=TODAY)
     assert rows == [
         DayRow(TODAY, 3, 1, complete=False, in_progress=True, read_at=NOW),
         DayRow(TODAY - timedelta(days=1)),
@@ -359,31 +359,34 @@ def test_day_rows_fill_gaps_with_rows_without_figures() -> None:
     ]
     assert [r.recorded for r in rows] == [True, False, True, False, True]
     assert [r.note for r in rows] == ["so far", "not recorded", "", "not recorded", ""]
-    assert [r.day for r in day_rows(days, date.min, TODAY, limit=2)] == [
+    assert [r.day for r in day_rows(days, date.min, TODAY, limit=2, today=TODAY)] == [
         TODAY,
         TODAY - timedelta(days=1),
     ]
-    assert [r.day for r in day_rows([], date.min, date(1, 1, 2), limit=5)] == [
+    assert [r.day for r in day_rows([], date.min, date(1, 1, 2), limit=5, today=TODAY)] == [
         date(1, 1, 2),
         date(1, 1, 1),
     ]
-    assert day_rows(days, TODAY, TODAY - timedelta(days=1), limit=5) == []
+    assert day_rows(days, TODAY, TODAY - timedelta(days=1), limit=5, today=TODAY) == []
 
 
 def test_an_old_incomplete_day_is_not_in_progress() -> None:
     """A day read once mid-day before the server went away stays incomplete, not "so far".
 
-    Only the newest stored day can still be counting; an older one stopped where it was
-    last read, and says when.
+    Only today can still be counting; an older day stopped where it was last read, and says
+    when — even the newest stored one, when the server has not answered since.
     """
     read = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)
     left = TagDayRecord(1, TODAY - timedelta(days=5), 2, 2, complete=False, updated_at=read)
     days = [left, record(1, 10), record(0, 4, complete=False)]
-    rows = day_rows(days, TODAY - timedelta(days=5), TODAY, limit=10)
+    rows = day_rows(days, TODAY - timedelta(days=5), TODAY, limit=10, today=TODAY)
     notes = {r.day: r.note for r in rows}
     assert notes[TODAY] == "so far"
-    assert notes[TODAY - timedelta(days=5)] == "incomplete: last read 2026-03-04 03:00 UTC"
+    assert notes[TODAY - timedelta(days=5)] == "incomplete: read until 03:00 UTC"
     assert notes[TODAY - timedelta(days=3)] == "not recorded"
+    # The server went quiet after that day: its newest day is no longer in progress either.
+    stale = day_rows([left], TODAY - timedelta(days=5), TODAY, limit=10, today=TODAY)
+    assert stale[-1].note == "incomplete: read until 03:00 UTC"
 
 
 @pytest.mark.parametrize(

@@ -357,8 +357,8 @@ async def tag_graph(
     first, last = tag_days_period(
         [day.day for days in histories.values() for day in days], since, until, end
     )
-    # Only the day of the period's end (today, by default) may be in progress: the history
-    # drawn by default ends with the last day recorded, maybe one left incomplete long ago.
+    # Only today may be in progress: the history drawn by default ends with the last day
+    # recorded, maybe one left incomplete long ago, and a period may end on a day long past.
     tag = chosen[0]
     if len(chosen) == 1:
         return await asyncio.to_thread(
@@ -369,7 +369,7 @@ async def tag_graph(
             first=first,
             last=last,
             options=options,
-            today=end.date(),
+            today=now.date(),
         )
     series = [TagSeries(one.host, histories[one.id]) for one in chosen]
     return await asyncio.to_thread(
@@ -380,7 +380,7 @@ async def tag_graph(
         first=first,
         last=last,
         options=options,
-        today=end.date(),
+        today=now.date(),
     )
 
 

@@ -333,7 +333,8 @@ def _day_rows(days: list[TagDayRecord]) -> list[DayRow]:
     if not days:
         return []
     first, last = days[0].day, days[-1].day
-    return day_rows(days, first, last, limit=(last - first).days + 1)[::-1]
+    rows = day_rows(days, first, last, limit=(last - first).days + 1, today=utc_now().date())
+    return rows[::-1]
 
 
 @app.command("graph")

@@ -708,7 +708,9 @@ async def tag_page(
         going=going,
         today=services.clock().date(),
         tag_url=_safe_url(tag.url or ""),
-        rows=day_rows(days, first, until.date(), limit=TAG_DAYS_SHOWN),
+        rows=day_rows(
+            days, first, until.date(), limit=TAG_DAYS_SHOWN, today=services.clock().date()
+        ),
         shown=TAG_DAYS_SHOWN,
         elsewhere=elsewhere,
         graph=_graph_sources(f"{base}/graph.svg", span),

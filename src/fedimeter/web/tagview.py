@@ -30,9 +30,9 @@ class DayRow:
     accounts: int | None = None
     #: False for the day in progress (and for a day not recorded).
     complete: bool = False
-    #: An incomplete day that is the newest stored: the one still counting when last read.
-    #: An older incomplete day was in progress at a reading no later one followed (the
-    #: server was down past its end): its figures stop at ``read_at``.
+    #: An incomplete day that is today: still counting. An incomplete day before today was
+    #: in progress at a reading no later one followed (the server was down past its end):
+    #: its figures stop at ``read_at``.
     in_progress: bool = False
     read_at: datetime | None = None
 
@@ -43,14 +43,14 @@ class DayRow:
 
     @property
     def note(self) -> str:
-        """``so far``, ``incomplete: last read 2026-11-25 03:00 UTC``, ``not recorded`` or ""."""
+        """``so far``, ``incomplete: read until 03:00 UTC``, ``not recorded`` or ""."""
         if not self.recorded:
             return "not recorded"
         if self.complete:
             return ""
         if self.in_progress or self.read_at is None:
             return "so far"
-        return f"incomplete: last read {self.read_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        return f"incomplete: read until {self.read_at.astimezone(UTC):%H:%M} UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +83,15 @@ class TagLine:
         return self.going is not None and self.going.day == self.today
 
 
-def day_rows(days: Sequence[TagDayRecord], first: date, last: date, *, limit: int) -> list[DayRow]:
+def day_rows(
+    days: Sequence[TagDayRecord], first: date, last: date, *, limit: int, today: date
+) -> list[DayRow]:
     """Every day from ``last`` back to ``first``, newest first, at most ``limit`` of them.
 
-    A day with no stored row is a ``DayRow`` without figures.
+    A day with no stored row is a ``DayRow`` without figures; only an incomplete ``today``
+    is in progress (an older incomplete day stopped where it was last read).
     """
     stored = {day.day: day for day in days}
-    newest = max(stored, default=None)
     rows: list[DayRow] = []
     current = last
     while current >= first and len(rows) < limit:
@@ -102,7 +104,7 @@ def day_rows(days: Sequence[TagDayRecord], first: date, last: date, *, limit: in
                 found.uses,
                 found.accounts,
                 complete=found.complete,
-                in_progress=not found.complete and current == newest,
+                in_progress=not found.complete and current == today,
                 read_at=found.updated_at,
             )
         )
