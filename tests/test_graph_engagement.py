@@ -164,7 +164,7 @@ def test_each_legend_key_looks_like_the_bars_it_names(
     fig = figure(
         buckets(7, growing_from=4),
         metric,
-        options=GraphOptions(theme=theme),  # type: ignore[arg-type]
+        options=GraphOptions(theme=theme),
     )
     (ax,) = fig.axes
     shown = [bar for bar in bars_of(ax, first) if bar.get_height()]

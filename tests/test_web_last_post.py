@@ -9,7 +9,8 @@ import pytest
 from apihelpers import api, api_settings
 from fedimeter.config import Settings
 from fedimeter.domain.models import Handle, InstanceAddress, ResolvedAccount
-from fedimeter.storage.repository import NewSample, Repository, RunProgress
+from fedimeter.storage.records import NewSample, RunProgress
+from fedimeter.storage.repository import Repository
 from test_web import DAY, NOW
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
