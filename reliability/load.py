@@ -49,8 +49,10 @@ are read from ``/proc``. The goals:
   of load caught the rise itself (+28 MiB) on a slow CI machine. The peaks by third and the
   least-squares growth over the second half are printed too, for reference;
 - **no descriptor leak**: with no client connected, after the warm-up and at the end, the
-  server holds no more descriptors other than the database's files at the end, and at most 3
-  more of those (SQLAlchemy's pool keeps a varying number of idle connections);
+  server holds no more descriptors other than the database's files and fonts at the end, at
+  most 3 more of the database's (SQLAlchemy's pool keeps a varying number of idle
+  connections), and no more font files than matplotlib's font cache can hold (64 fonts,
+  each with its fallbacks: which are open depends on the cache's turnover, not on time);
 - **no slowdown**: the light lanes' median latency over the second half is at most twice
   that of the first half (+1 ms), their 99th percentile at most three times (+10 ms) — the
   halves of a one-minute run differ by up to 1.5x on a machine shared with others; a server
@@ -149,6 +151,13 @@ P99_FACTOR, P99_SLACK = 3.0, 0.010
 #: start: SQLAlchemy's pool keeps a varying number of idle connections, each with the file
 #: and its WAL open, and SQLite may keep a closed connection's file open for the next one.
 DATABASE_FILES_SLACK = 3
+#: Font files matplotlib may hold open: its font cache keeps up to 64 fonts (per drawing
+#: thread), each with its file and its fallbacks' (fedimeter's graphs ask for up to four
+#: families, graphs.drawing.font_families). Which ones are open at a moment depends on the
+#: cache's turnover and the garbage collector, not on how long the server ran: counted
+#: apart, against that bound, not against the start.
+FONT_FILES_MAX = 64 * 4
+_FONT_FILE = re.compile(r"\.(?:ttf|ttc|otf)$", re.IGNORECASE)
 #: Seconds the heavy lane waits between two requests.
 HEAVY_PAUSE = 2.0
 #: The heavy lane's impatient client hangs up after this many seconds.
@@ -401,6 +410,9 @@ class Outcome:
     fds_database_end: int = 0
     fds_other_start: int = 0
     fds_other_end: int = 0
+    #: Font files matplotlib's font cache holds (bounded by ``FONT_FILES_MAX``).
+    fds_font_start: int = 0
+    fds_font_end: int = 0
     #: What the server held more of at the end than at the start, by target.
     fds_added: list[str] = field(default_factory=list)
     threads_start: int = 0
@@ -427,6 +439,7 @@ class Outcome:
             "no descriptor leak": (
                 self.fds_other_end <= self.fds_other_start
                 and self.fds_database_end <= self.fds_database_start + DATABASE_FILES_SLACK
+                and self.fds_font_end <= FONT_FILES_MAX
             ),
             "no slowdown": (
                 self.light_p50_second <= P50_FACTOR * self.light_p50_first + P50_SLACK
@@ -744,12 +757,13 @@ def run(shape: Shape, database: Path | None) -> Outcome:
     figure(outcome, load, first, last, generator_cpu)
     database_files = str(path)
 
-    def split(files: Counter[str]) -> tuple[int, int]:
+    def split(files: Counter[str]) -> tuple[int, int, int]:
         ours = sum(n for target, n in files.items() if target.startswith(database_files))
-        return ours, sum(files.values()) - ours
+        fonts = sum(n for target, n in files.items() if _FONT_FILE.search(target))
+        return ours, fonts, sum(files.values()) - ours - fonts
 
-    outcome.fds_database_start, outcome.fds_other_start = split(files_start)
-    outcome.fds_database_end, outcome.fds_other_end = split(files_end)
+    outcome.fds_database_start, outcome.fds_font_start, outcome.fds_other_start = split(files_start)
+    outcome.fds_database_end, outcome.fds_font_end, outcome.fds_other_end = split(files_end)
     outcome.fds_added = [f"{target} +{n}" for target, n in (files_end - files_start).items()]
     return outcome
 
@@ -936,9 +950,14 @@ def print_outcome(outcome: Outcome) -> None:
         ),
         ("open fds: start / max / end", f"{o.fds_start} / {o.fds_max} / {o.fds_end}", ""),
         (
-            "  not the database's: start / end",
+            "  neither the database's nor fonts: start / end",
             f"{o.fds_other_start} / {o.fds_other_end}",
             "end <= start",
+        ),
+        (
+            "  font files (matplotlib's cache): start / end",
+            f"{o.fds_font_start} / {o.fds_font_end}",
+            f"end <= {FONT_FILES_MAX}",
         ),
         (
             "  the database's files: start / end",
