@@ -8,7 +8,6 @@ never naming November.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,8 @@ from fedimeter.graphs import (
 )
 from fedimeter.graphs.engagement import engagement_figure
 from test_graph import drawn, sample
+from test_graph_instance import InstanceSample, Week
+from test_graph_tags import Day
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,36 +44,6 @@ SINCE = datetime(2026, 11, 7, tzinfo=UTC)
 UNTIL = datetime(2026, 12, 7, tzinfo=UTC)
 OPTIONS = GraphOptions()
 PHONE = GraphOptions(width_px=400, height_px=360)
-
-
-@dataclass(frozen=True)
-class Day:
-    """One day of a tag."""
-
-    day: date
-    uses: int
-    accounts: int
-    complete: bool = True
-
-
-@dataclass(frozen=True)
-class InstanceSample:
-    """One measurement of an instance."""
-
-    taken_at: datetime
-    users: int
-    statuses: int
-
-
-@dataclass(frozen=True)
-class Week:
-    """One week of an instance's activity."""
-
-    start: date
-    statuses: int
-    logins: int
-    registrations: int
-    complete: bool = True
 
 
 def tag_days(values: list[int]) -> list[Day]:

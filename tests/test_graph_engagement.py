@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from matplotlib.axes import Axes
@@ -13,38 +12,13 @@ from matplotlib.patches import Rectangle
 from fedimeter.domain.engagement import EngagementFigures, engagement_buckets
 from fedimeter.graphs import GraphOptions, ThemeName
 from fedimeter.graphs.engagement import EngagementMetric, engagement_figure
+from test_engagement import DAY, T0, Sample, Status
 from test_graph import drawn, num
 
 # A label or bar that pushes the layout out of the figure warns; here that is a failure.
 pytestmark = pytest.mark.filterwarnings("error::UserWarning")
 
-T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
-DAY = timedelta(days=1)
 HANDLE = "@a@s.example"
-
-
-@dataclass(frozen=True)
-class Status:
-    """A stored status, as the figures see one."""
-
-    id: str
-    created_at: datetime
-    kind: str
-    favourites: int = 0
-    reblogs: int = 0
-    replies: int = 0
-    in_reply_to_id: str | None = None
-    url: str | None = None
-    excerpt: str = ""
-    last_seen_at: datetime = T0 + 30 * DAY
-
-
-@dataclass(frozen=True)
-class Sample:
-    """An account sample, as the figures see one."""
-
-    taken_at: datetime
-    followers: int
 
 
 def buckets(

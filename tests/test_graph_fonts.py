@@ -23,7 +23,8 @@ from fedimeter.graphs import (
     render_tag_days,
     tag_days_figure,
 )
-from test_graph_axes import SINCE, UNTIL, Day
+from test_graph_axes import SINCE, UNTIL
+from test_graph_tags import Day
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
