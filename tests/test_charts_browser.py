@@ -7,12 +7,13 @@ the test reads what the chart drew: its axis labels and its legend.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from browsers import CHROMIUM, require_chromium
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 STATIC = Path(__file__).parent.parent / "src" / "fedimeter" / "web" / "static"
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -29,14 +29,9 @@ START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def page() -> Iterator[Page]:
     """A headless Chromium page."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI")
-        pytest.skip("Chromium (/usr/bin/chromium) is not installed")
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:

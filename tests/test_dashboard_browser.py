@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from browsers import CHROMIUM, require_chromium
 from fedimeter.collect import collect_round
 from fedimeter.config import load_settings
 from fedimeter.instance_tracking import add_instances
@@ -46,7 +47,6 @@ pytestmark = pytest.mark.slow
 TOKEN = "dashboard-test-token-0123456789"
 DAYS = 40
 HOUR = timedelta(hours=1)
-CHROMIUM = "/usr/bin/chromium"
 #: What the machine's closed network needs (see the environment notes): no background calls.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -73,21 +73,10 @@ class Served:
     newcomer: str
 
 
-def _browser_available() -> bool:
-    try:
-        import playwright  # noqa: F401 - optional test dependency
-    except ImportError:
-        return False
-    return Path(CHROMIUM).exists()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Forty simulated days of five accounts and one instance, served by ``fedimeter serve``."""
-    if not _browser_available():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium or Playwright is missing on CI")
-        pytest.skip("Chromium (/usr/bin/chromium) or Playwright is not installed")
+    require_chromium()
     folder = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{folder / 'fedimeter.sqlite3'}"
     world = SimFediverse(seed=11)

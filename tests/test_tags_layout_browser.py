@@ -7,7 +7,6 @@ the markup).
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from apihelpers import api, api_settings
+from browsers import CHROMIUM, require_chromium
 from fedimeter.config import Settings
 from fedimeter.domain.tags import TagReading, parse_tag_name
 from fedimeter.storage.database import Database
@@ -23,21 +23,9 @@ from test_web_tags import NOW, SOCIAL, day, seed
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 STYLESHEET = Path(__file__).parent.parent / "src" / "fedimeter" / "web" / "static" / "app.css"
 LONG = "A" * 196 + "long"  # the longest name a hashtag may have
 WIDTHS = (1280, 400)
-
-
-def _chromium() -> None:
-    try:
-        import playwright  # noqa: F401 - optional test dependency
-    except ImportError:
-        pytest.skip("Playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI")
-        pytest.skip("Chromium (/usr/bin/chromium) is not installed")
 
 
 async def pages(db: Database, settings: Settings) -> tuple[dict[str, str], int]:
@@ -85,7 +73,7 @@ async def test_a_name_of_200_letters_wraps_and_every_column_stays_on_screen(
     db: Database, settings: Settings, width: int
 ) -> None:
     """No page wider than the screen, no heading cut, no table cell off to the right."""
-    _chromium()
+    require_chromium()
     found, _ = await pages(db, settings)
     for path, html in found.items():
         measured = await layout(html, width, OVERFLOW)
@@ -99,7 +87,7 @@ async def test_a_phone_still_says_which_day_the_uses_are_of(
     db: Database, settings: Settings
 ) -> None:
     """At 400 pixels the "Last full day" column is hidden: the uses say their day instead."""
-    _chromium()
+    require_chromium()
     found, tag_id = await pages(db, settings)
     shown = await layout(
         found["/tags"],
