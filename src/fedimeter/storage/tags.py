@@ -473,6 +473,16 @@ class TagStore:
             )
             return [(row.id, row.host, row.base_url) for row in rows]
 
+    async def trends_checked(self) -> dict[int, datetime | None]:
+        """When the trends of each instance recorded were last read, by instance id."""
+        async with self.db.connect() as conn:
+            rows = await conn.execute(
+                select(instances.c.id, instances.c.trends_checked_at).where(
+                    instances.c.trends_tracked_at.is_not(None)
+                )
+            )
+            return {row.id: row.trends_checked_at for row in rows}
+
     async def store_trends(
         self,
         instance_id: int,

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from fedimeter.domain.overview import AccountRow
     from fedimeter.engagement_tracking import EngagementView
     from fedimeter.storage.database import Database
-    from fedimeter.storage.records import InstanceRecord, SampleRecord
+    from fedimeter.storage.records import SampleRecord
     from fedimeter.storage.tags import TagRecord, TrendRecord
 
 __all__ = ["install"]
@@ -601,13 +601,7 @@ async def tags_page(request: Request, *, q: Annotated[str, Query(max_length=200)
         [row[0].id for row in latest], today - timedelta(days=WEEK_DAYS), today
     )
     # Unfiltered without a search: ``latest`` holds every tracked tag already.
-    trending = (
-        []
-        if needle
-        else await _trending(
-            store, [row[0] for row in latest], await services.repo.list_instances()
-        )
-    )
+    trending = [] if needle else await _trending(store, [row[0] for row in latest])
     return _render(
         request,
         "tags.html",
@@ -646,12 +640,10 @@ class TrendingList:
         return self.checked_at
 
 
-async def _trending(
-    store: TagStore, tracked: Sequence[TagRecord], known: Sequence[InstanceRecord]
-) -> list[TrendingList]:
+async def _trending(store: TagStore, tracked: Sequence[TagRecord]) -> list[TrendingList]:
     """The newest trending list of every instance whose trends are recorded, by host."""
     pages = {(t.instance_id, t.key): t.id for t in tracked}
-    checked = {i.id: i.trends_checked_at for i in known}
+    checked = await store.trends_checked()
     lists = []
     for instance_id, host, _ in await store.trend_instances():
         newest = await store.latest_trends(instance_id)

@@ -41,7 +41,6 @@ from fedimeter.domain.report_render import csv_safe
 from fedimeter.domain.when import parse_period
 from fedimeter.errors import AlreadyTracked, NotTracked
 from fedimeter.graphing import TagGraphMetric, tag_graph
-from fedimeter.storage.repository import Repository
 from fedimeter.storage.tags import TagDayRecord, TagRecord, TagStore, TrendRecord
 from fedimeter.tag_tracking import TagAdd, add_tags, add_trends
 
@@ -374,8 +373,8 @@ def _lists(records: list[TrendRecord]) -> list[TrendListPublic]:
     return [TrendListPublic(taken_at=t, tags=tags) for t, tags in reversed(by_time.items())]
 
 
-async def _recorded(store: TagStore, repo: Repository) -> list[TrendsRecorded]:
-    checked = {i.id: i.trends_checked_at for i in await repo.list_instances()}
+async def _recorded(store: TagStore) -> list[TrendsRecorded]:
+    checked = await store.trends_checked()
     recorded = []
     for instance_id, host, _ in await store.trend_instances():
         newest = _lists(await store.latest_trends(instance_id))
@@ -393,7 +392,7 @@ async def _recorded(store: TagStore, repo: Repository) -> list[TrendsRecorded]:
 @recorded_trends_router.get("", dependencies=[ReadAccess])
 async def list_recorded_trends(services: ServicesDep) -> list[TrendsRecorded]:
     """The instances whose trending hashtags are recorded each round, with their newest list."""
-    return await _recorded(TagStore(services.db), services.repo)
+    return await _recorded(TagStore(services.db))
 
 
 @recorded_trends_router.post(
@@ -421,7 +420,7 @@ async def record_trends(body: TrendsCreate, services: ServicesDep) -> TrendsReco
         raise change.error
     if change.status == "already":
         raise AlreadyTracked(f"the trending hashtags of {change.host} are recorded already")
-    return next(r for r in await _recorded(store, services.repo) if r.host == change.host)
+    return next(r for r in await _recorded(store) if r.host == change.host)
 
 
 @recorded_trends_router.delete(
